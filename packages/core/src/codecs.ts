@@ -1,0 +1,84 @@
+import { spawn } from "node:child_process";
+import { Duplex, type Transform } from "node:stream";
+import { createGunzip } from "node:zlib";
+import * as zlib from "node:zlib";
+import unbzip2Stream from "unbzip2-stream";
+import { HoardError } from "./errors.js";
+
+/** One layer of packaging, named by its file extension. */
+export type Layer = "gz" | "bz2" | "zst" | "tar";
+
+const layerByExtension: Record<string, Layer[]> = {
+  gz: ["gz"],
+  gzip: ["gz"],
+  bz2: ["bz2"],
+  zst: ["zst"],
+  tar: ["tar"],
+  tgz: ["tar", "gz"],
+  tbz2: ["tar", "bz2"],
+  tbz: ["tar", "bz2"],
+};
+
+/**
+ * The packaging layers of a file name, outermost last: `x.tar.gz` -> ["tar", "gz"]. Only trailing
+ * known extensions count; `backup-1.sql.gz` -> ["gz"].
+ */
+export function layersOf(name: string): Layer[] {
+  const parts = name.split(".").slice(1);
+  const layers: Layer[] = [];
+  while (parts.length > 0) {
+    const known = layerByExtension[(parts.at(-1) as string).toLowerCase()];
+    if (!known) break;
+    layers.unshift(...known);
+    parts.pop();
+  }
+  return layers;
+}
+
+/** A stream that undoes one compression layer. Damaged input surfaces as CORRUPT_ARCHIVE. */
+export function decompressor(layer: Exclude<Layer, "tar">): Transform | Duplex {
+  switch (layer) {
+    case "gz":
+      return createGunzip();
+    case "bz2":
+      return unbzip2Stream() as unknown as Transform;
+    case "zst": {
+      const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+      return native ? native() : zstdProcess();
+    }
+  }
+}
+
+/** zstd through the `zstd` program where this Node.js has no zstd in zlib (before 22.15). */
+function zstdProcess(): Duplex {
+  const child = spawn("zstd", ["-d", "-c", "-q"], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4096);
+  });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.on("error", (error: NodeJS.ErrnoException) => {
+    duplex.destroy(
+      error.code === "ENOENT"
+        ? new HoardError(
+            "UNSUPPORTED_FORMAT",
+            "this Node.js cannot read .zst and the zstd program is not installed: install zstd or use Node.js 22.15+",
+          )
+        : error,
+    );
+  });
+  child.on("close", (code) => {
+    if (code !== 0 && code !== null) duplex.destroy(new HoardError("CORRUPT_ARCHIVE", `zstd: ${stderr.trim() || `exit ${code}`}`));
+  });
+  duplex.on("close", () => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  return duplex;
+}
+
+/** Turns a decompression error into CORRUPT_ARCHIVE naming the object. */
+export function archiveError(error: unknown, name: string): HoardError {
+  if (HoardError.isInstance(error) && error.code !== "INTERNAL") return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new HoardError("CORRUPT_ARCHIVE", `${name} is damaged or truncated (${message})`, { cause: error });
+}

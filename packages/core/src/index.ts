@@ -1,0 +1,18 @@
+export * from "./errors.js";
+export * from "./url.js";
+export type * from "./storage.js";
+export type * from "./driver.js";
+export * from "./logger.js";
+export * from "./naming.js";
+export * from "./duration.js";
+export * from "./retention.js";
+export * from "./codecs.js";
+export * from "./process.js";
+export * from "./registry.js";
+export { createLocalStorage, type LocalStorageOptions } from "./storage/local.js";
+export { backup, type BackupMode, type BackupOptions, type BackupResult } from "./pipelines/backup.js";
+export { restore, type RestoreOptions, type RestoreResult } from "./pipelines/restore.js";
+export { latestBackup, listBackups, type ListOptions } from "./pipelines/list.js";
+export { prune, type PruneOptions, type PruneResult } from "./pipelines/prune.js";
+export { schedule, validateCron, type Schedule, type ScheduleOptions } from "./pipelines/schedule.js";
+export { transfer, uploadFile, downloadFile } from "./transfer.js";

@@ -1,0 +1,126 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { extract as extractTar } from "tar";
+import { archiveError, type Layer, layersOf, decompressor } from "../codecs.js";
+import type { Driver, RestoreInput } from "../driver.js";
+import { HoardError, toHoardError } from "../errors.js";
+import { type Logger, log } from "../logger.js";
+import type { Storage } from "../storage.js";
+import { latestBackup } from "./list.js";
+import { progressMeter } from "./progress.js";
+import { withWorkDirectory } from "./work-directory.js";
+
+export interface RestoreOptions {
+  driver: Driver;
+  storage: Storage;
+  /** The object to restore. Give either this or `latest`. */
+  key?: string;
+  /** Restore the newest backup with this prefix. */
+  latest?: { prefix: string };
+  /**
+   * `stream`: download, unpack and restore in one pass (no temporary file unless a .tar needs one).
+   * `file`: download to a temporary file first, so a flaky network cannot cut a restore midway.
+   * @default "stream"
+   */
+  mode?: "stream" | "file";
+  logger?: Logger;
+  signal?: AbortSignal;
+  temporaryDirectory?: string;
+}
+
+export interface RestoreResult {
+  key: string;
+  durationMs: number;
+}
+
+/** Finds the backup, unpacks it by its extension chain, and hands it to the driver. Temporary files are always removed. */
+export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const { storage, driver, logger, signal } = options;
+  const started = Date.now();
+  const key = await resolveKey(options);
+  logger?.event({ type: "restore-started", storage: storage.url, key, driver: driver.url });
+  try {
+    await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
+      const input = await openInput(storage, key, options.mode ?? "stream", workDirectory, logger, signal);
+      await driver.restore(input, { signal, logger, workDirectory });
+    });
+  } catch (error) {
+    throw toHoardError(error, "INTERNAL", `restore of ${key} failed`);
+  }
+  const durationMs = Date.now() - started;
+  logger?.event({ type: "restore-finished", key, durationMs });
+  return { key, durationMs };
+}
+
+async function resolveKey(options: RestoreOptions): Promise<string> {
+  if (options.key !== undefined) {
+    if (!(await options.storage.exists(options.key))) {
+      throw new HoardError("NOT_FOUND", `no backup ${options.key} in ${options.storage.url}`);
+    }
+    return options.key;
+  }
+  if (!options.latest) throw new HoardError("INVALID_ARGUMENT", "restore needs a backup key or latest");
+  const newest = await latestBackup(options.storage, options.latest.prefix);
+  if (!newest) {
+    throw new HoardError("NOT_FOUND", `no backups named ${options.latest.prefix}-<timestamp>.* in ${options.storage.url}`);
+  }
+  return newest.key;
+}
+
+/**
+ * Downloads the object and undoes its compression layers right to left. A `.tar` layer is
+ * extracted to a directory; a tar holding a single file is handed on as that file.
+ */
+async function openInput(
+  storage: Storage,
+  key: string,
+  mode: "stream" | "file",
+  workDirectory: string,
+  logger: Logger | undefined,
+  signal: AbortSignal | undefined,
+): Promise<RestoreInput> {
+  const layers = layersOf(key);
+  const name = key.slice(key.lastIndexOf("/") + 1);
+  let source: Readable = await storage.download(key, { signal });
+  const downloaded = progressMeter(logger, "download");
+  if (mode === "file") {
+    const file = join(workDirectory, "download");
+    await pipeline(source, downloaded.meter, createWriteStream(file, { mode: 0o600 }), { signal });
+    log(logger, "info", `downloaded ${downloaded.bytes()} bytes`);
+    source = createReadStream(file);
+  } else {
+    source = source.pipe(downloaded.meter);
+  }
+  const tarAt = layers.indexOf("tar");
+  const compressions = layers.slice(tarAt + 1).reverse() as Array<Exclude<Layer, "tar">>;
+  let stream = source;
+  for (const layer of compressions) stream = chain(stream, decompressor(layer), name);
+  if (tarAt < 0) return { kind: "stream", stream };
+  const directory = join(workDirectory, "unpacked");
+  await mkdir(directory);
+  try {
+    await pipeline(stream, extractTar({ cwd: directory, strict: true, preservePaths: false }), { signal });
+  } catch (error) {
+    throw archiveError(error, name);
+  }
+  if (layers.slice(0, tarAt).length > 0) {
+    throw new HoardError("UNSUPPORTED_FORMAT", `${name}: compression inside a tar archive is not supported`);
+  }
+  const entries = await readdir(directory, { withFileTypes: true });
+  if (entries.length === 1 && entries[0]?.isFile()) {
+    const path = join(directory, entries[0].name);
+    return { kind: "stream", stream: createReadStream(path), path };
+  }
+  return { kind: "directory", path: directory };
+}
+
+/** Pipes `source` through `transform`; any error on the way fails the output as CORRUPT_ARCHIVE. */
+function chain(source: Readable, transform: NodeJS.ReadWriteStream & Readable, name: string): Readable {
+  const output = new PassThrough();
+  pipeline(source, transform).catch((error: unknown) => output.destroy(archiveError(error, name)));
+  transform.pipe(output);
+  return output;
+}

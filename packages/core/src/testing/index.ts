@@ -1,0 +1,1 @@
+export { describeStorageContract, randomStream, sha256Of, type StorageContractOptions } from "./storage-contract.js";

@@ -1,0 +1,93 @@
+import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { HoardError } from "./errors.js";
+
+/** The scheme of a URL without its colon, lower-cased; `file` for plain paths. */
+export function schemeOf(location: string): string {
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(location);
+  if (!match?.[1] || isWindowsDrive(location)) return "file";
+  return match[1].toLowerCase();
+}
+
+function isWindowsDrive(location: string): boolean {
+  return /^[a-zA-Z]:[\\/]/.test(location);
+}
+
+/** Parses a URL, throwing an INVALID_ARGUMENT error that does not echo a password. */
+export function parseUrl(location: string, what = "URL"): URL {
+  try {
+    return new URL(location);
+  } catch (error) {
+    throw new HoardError("INVALID_ARGUMENT", `invalid ${what}: ${redactUrl(location)}`, { cause: error });
+  }
+}
+
+/**
+ * Removes the password (and any secret-looking query parameter) from a URL so it can be printed.
+ * Strings that are not URLs are returned unchanged apart from a best-effort `user:pass@` strip.
+ */
+export function redactUrl(location: string): string {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    return location.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
+  }
+  if (url.password) url.password = "***";
+  for (const key of [...url.searchParams.keys()]) {
+    if (/pass|secret|token|key|credential/i.test(key)) url.searchParams.set(key, "***");
+  }
+  return url.toString();
+}
+
+/** A storage URL split into its parts: `s3://bucket/some/prefix` -> bucket `bucket`, path `some/prefix`. */
+export interface StorageLocation {
+  scheme: string;
+  /** Bucket for object stores; empty for `file`. */
+  bucket: string;
+  /** Path inside the bucket without leading or trailing slash; an absolute directory for `file`. */
+  path: string;
+}
+
+export function parseStorageUrl(location: string): StorageLocation {
+  const scheme = schemeOf(location);
+  if (scheme === "file") {
+    const path = location.startsWith("file:") ? fileURLToPath(location) : resolve(location);
+    return { scheme, bucket: "", path };
+  }
+  const url = parseUrl(location, "storage URL");
+  if (!url.hostname) {
+    throw new HoardError("INVALID_ARGUMENT", `storage URL needs a bucket: ${redactUrl(location)}`);
+  }
+  return { scheme, bucket: url.hostname, path: trimSlashes(decodeURIComponent(url.pathname)) };
+}
+
+/** Joins a storage location's path and a key with single slashes. */
+export function joinKey(...parts: string[]): string {
+  return parts.map(trimSlashes).filter(Boolean).join("/");
+}
+
+export function trimSlashes(value: string): string {
+  return value.replace(/^\/+|\/+$/g, "");
+}
+
+/** Splits `s3://bucket/dir/backup-20260101000000.dump.gz` into the storage URL and the object key. */
+export function splitObjectUrl(location: string): { storageUrl: string; key: string } {
+  const scheme = schemeOf(location);
+  if (scheme === "file") {
+    const path = location.startsWith("file:") ? fileURLToPath(location) : resolve(location);
+    const slash = path.lastIndexOf("/");
+    return { storageUrl: pathToFileURL(path.slice(0, slash) || "/").toString(), key: path.slice(slash + 1) };
+  }
+  const url = parseUrl(location, "backup URL");
+  const path = trimSlashes(url.pathname);
+  const slash = path.lastIndexOf("/");
+  const key = decodeURIComponent(path.slice(slash + 1));
+  if (!key) throw new HoardError("INVALID_ARGUMENT", `backup URL names no object: ${redactUrl(location)}`);
+  url.pathname = slash < 0 ? "/" : `/${path.slice(0, slash)}`;
+  return { storageUrl: url.toString().replace(/\/$/, ""), key };
+}
+
+export function isAbsolutePath(value: string): boolean {
+  return isAbsolute(value);
+}

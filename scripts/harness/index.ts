@@ -1,0 +1,26 @@
+/**
+ * Test harness: real servers on loopback for tests and benchmarks, each with throwaway data
+ * directories and free ports. Servers come from environment variables (HOARD_TEST_*_URL), the
+ * machine's own PostgreSQL and MariaDB, or are started here; the Go-built ones (versitygw,
+ * fake-gcs-server, FerretDB) come from `.cache/bin`, built by scripts/install-tools.sh.
+ * Every child process logs to a file in its temporary directory, is stopped by stop(), and is
+ * killed with SIGKILL if Node exits first.
+ */
+export type { RunningServer, ServerOrigin } from "./server.ts";
+export { startPostgres } from "./postgres.ts";
+export type { PostgresServer } from "./postgres.ts";
+export { startMariadb } from "./mariadb.ts";
+export type { MariadbServer } from "./mariadb.ts";
+export { startS3 } from "./s3.ts";
+export type { S3Server } from "./s3.ts";
+export { startGcs } from "./gcs.ts";
+export type { GcsServer } from "./gcs.ts";
+export { startMongo } from "./mongo.ts";
+export type { MongoServer } from "./mongo.ts";
+export { runMongoCommand } from "./mongo-wire.ts";
+export type { BsonDocument, BsonValue } from "./mongo-wire.ts";
+export { signRequest, signedFetch } from "./aws-signature.ts";
+export type { SignableRequest, SigningCredentials } from "./aws-signature.ts";
+export { hasTool, repoRoot, requireTool, toolPath } from "./paths.ts";
+export type { ToolName } from "./paths.ts";
+export { freePort } from "./network.ts";

@@ -1,0 +1,253 @@
+import { join } from "node:path";
+import { freePort, loopbackHost } from "./network.ts";
+import { findExecutable } from "./paths.ts";
+import {
+  makeTemporaryDirectory,
+  removeTemporaryDirectory,
+  runCommand,
+  runCommandOrThrow,
+  startProcess,
+  startupError,
+  startupTimeoutMs,
+  waitUntil,
+} from "./process.ts";
+import type { ManagedProcess, ProcessOwner } from "./process.ts";
+import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
+import type { RunningServer, ServerOrigin } from "./server.ts";
+import { serverOwner } from "./server-user.ts";
+
+/** A MariaDB server to run tests against. */
+export interface MariadbServer extends RunningServer {
+  origin: ServerOrigin;
+  host: string;
+  port: number;
+  user: string;
+  /** Empty for the machine's and throwaway servers (root with no password). */
+  password: string;
+  /** Server URL without a database, e.g. mariadb://root@127.0.0.1:3306/. */
+  url: string;
+  /** URL of a database on this server. */
+  databaseUrl(database: string): string;
+  /**
+   * Connection options for the mariadb, mariadb-dump and mysql clients (TCP, host, port, user;
+   * never the password: pass {@link clientEnvironment}, which sets MYSQL_PWD when there is one).
+   */
+  clientArguments(): string[];
+  /** process.env plus MYSQL_PWD when the server has a password. */
+  clientEnvironment(): NodeJS.ProcessEnv;
+  /** Creates a utf8mb4 database (default name `hoard_test_<random>`) and returns its URL. */
+  createDatabase(name?: string): Promise<string>;
+  /** Drops a database. No error when it does not exist. */
+  dropDatabase(name: string): Promise<void>;
+}
+
+interface MariadbConnection {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+const machineConnection: MariadbConnection = { host: loopbackHost, port: 3306, user: "root", password: "" };
+const serverDirectories = ["/usr/sbin", "/usr/local/sbin", "/usr/libexec", "/usr/local/mysql/bin"];
+
+/**
+ * A MariaDB server: the one in HOARD_TEST_MARIADB_URL; else the machine's on 127.0.0.1:3306 (root,
+ * empty password) when it answers; else a throwaway one (mariadb-install-db + mariadbd on a free
+ * port in a temporary directory, as an unprivileged user when root). HOARD_TEST_MARIADB=throwaway
+ * skips the machine's server. Databases created through the returned object on a server the
+ * harness did not start are dropped by stop().
+ */
+export async function startMariadb(): Promise<MariadbServer> {
+  const configuredUrl = process.env.HOARD_TEST_MARIADB_URL;
+  if (configuredUrl !== undefined && configuredUrl !== "") {
+    return mariadbServer(parseMariadbUrl(configuredUrl), "environment", async () => {});
+  }
+  if (process.env.HOARD_TEST_MARIADB !== "throwaway" && (await mariadbAnswers(machineConnection))) {
+    return mariadbServer(machineConnection, "machine", async () => {});
+  }
+  return startThrowawayMariadb();
+}
+
+function parseMariadbUrl(text: string): MariadbConnection {
+  const url = new URL(text);
+  if (url.protocol !== "mariadb:" && url.protocol !== "mysql:") {
+    throw new Error(`HOARD_TEST_MARIADB_URL must be a mariadb:// or mysql:// URL, got ${url.protocol}`);
+  }
+  return {
+    host: url.hostname || loopbackHost,
+    port: url.port === "" ? 3306 : Number(url.port),
+    user: decodeURIComponent(url.username) || "root",
+    password: decodeURIComponent(url.password),
+  };
+}
+
+function formatMariadbUrl(connection: MariadbConnection, database: string): string {
+  const password = connection.password === "" ? "" : `:${encodeURIComponent(connection.password)}`;
+  return (
+    `mariadb://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` +
+    encodeURIComponent(database)
+  );
+}
+
+function clientArguments(connection: MariadbConnection): string[] {
+  return ["--protocol=TCP", `--host=${connection.host}`, `--port=${connection.port}`, `--user=${connection.user}`];
+}
+
+function clientEnvironment(connection: MariadbConnection): NodeJS.ProcessEnv {
+  const environment: NodeJS.ProcessEnv = { ...process.env };
+  if (connection.password === "") {
+    delete environment.MYSQL_PWD;
+  } else {
+    environment.MYSQL_PWD = connection.password;
+  }
+  return environment;
+}
+
+function clientPath(): string {
+  const path = findExecutable("mariadb") ?? findExecutable("mysql");
+  if (path === undefined) {
+    throw new Error("the mariadb client is not on PATH (install mariadb-client)");
+  }
+  return path;
+}
+
+/** Runs SQL with the mariadb client (no option files, batch mode) and returns its output. */
+async function runSql(connection: MariadbConnection, sql: string): Promise<string> {
+  return runCommandOrThrow(
+    clientPath(),
+    ["--no-defaults", ...clientArguments(connection), "--batch", "--skip-column-names", "--execute", sql],
+    { env: clientEnvironment(connection), timeoutMs: 60_000 },
+  );
+}
+
+async function mariadbAnswers(connection: MariadbConnection): Promise<boolean> {
+  const result = await runCommand(
+    clientPath(),
+    [
+      "--no-defaults",
+      ...clientArguments(connection),
+      "--connect-timeout=3",
+      "--batch",
+      "--skip-column-names",
+      "--execute",
+      "select 1",
+    ],
+    { env: clientEnvironment(connection), timeoutMs: 10_000 },
+  );
+  return result.exitCode === 0 && result.stdout.trim() === "1";
+}
+
+function mariadbServer(
+  connection: MariadbConnection,
+  origin: ServerOrigin,
+  shutdown: () => Promise<void>,
+): MariadbServer {
+  const createdDatabases = new Set<string>();
+  const dropDatabase = async (name: string): Promise<void> => {
+    assertPlainIdentifier(name);
+    await runSql(connection, `DROP DATABASE IF EXISTS \`${name}\``);
+    createdDatabases.delete(name);
+  };
+  return {
+    origin,
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    password: connection.password,
+    url: formatMariadbUrl(connection, ""),
+    databaseUrl: (database) => formatMariadbUrl(connection, database),
+    clientArguments: () => clientArguments(connection),
+    clientEnvironment: () => clientEnvironment(connection),
+    async createDatabase(name = randomName("hoard_test")) {
+      assertPlainIdentifier(name);
+      await runSql(connection, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+      createdDatabases.add(name);
+      return formatMariadbUrl(connection, name);
+    },
+    dropDatabase,
+    stop: stopOnce(async () => {
+      if (origin !== "throwaway") {
+        for (const name of [...createdDatabases]) {
+          await dropDatabase(name);
+        }
+      }
+      await shutdown();
+    }),
+  };
+}
+
+function requireExecutable(names: readonly string[], directories: readonly string[], hint: string): string {
+  for (const name of names) {
+    const path = findExecutable(name, directories);
+    if (path !== undefined) {
+      return path;
+    }
+  }
+  throw new Error(`${names.join(" or ")} not found on PATH or in ${directories.join(", ")}: ${hint}`);
+}
+
+async function startThrowawayMariadb(): Promise<MariadbServer> {
+  const hint = "install mariadb-server or set HOARD_TEST_MARIADB_URL";
+  const serverPath = requireExecutable(["mariadbd", "mysqld"], serverDirectories, hint);
+  const installPath = requireExecutable(
+    ["mariadb-install-db", "mysql_install_db"],
+    ["/usr/bin", "/usr/local/bin"],
+    hint,
+  );
+  const owner = await serverOwner();
+  const directory = makeTemporaryDirectory("mariadb", owner);
+  let server: ManagedProcess | undefined;
+  try {
+    const dataDirectory = join(directory, "data");
+    await initializeMariadbData(installPath, dataDirectory, directory, owner);
+    const port = await freePort();
+    const connection: MariadbConnection = { ...machineConnection, port };
+    server = startProcess({
+      name: "mariadbd",
+      command: serverPath,
+      args: [
+        "--no-defaults",
+        `--datadir=${dataDirectory}`,
+        `--socket=${join(directory, "mariadb.sock")}`,
+        `--pid-file=${join(directory, "mariadb.pid")}`,
+        `--tmpdir=${directory}`,
+        `--port=${port}`,
+        `--bind-address=${loopbackHost}`,
+        "--skip-name-resolve",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_general_ci",
+      ],
+      logPath: join(directory, "mariadbd.log"),
+      cwd: directory,
+      owner,
+    });
+    await waitUntil(`MariaDB answers on ${loopbackHost}:${port}`, () => mariadbAnswers(connection), { server });
+    const running = server;
+    return mariadbServer(connection, "throwaway", async () => {
+      await running.stop({ signal: "SIGTERM", timeoutMs: 30_000 });
+      await removeTemporaryDirectory(directory);
+    });
+  } catch (error) {
+    await server?.stop({ signal: "SIGKILL" });
+    await removeTemporaryDirectory(directory);
+    throw error;
+  }
+}
+
+async function initializeMariadbData(
+  installPath: string,
+  dataDirectory: string,
+  workingDirectory: string,
+  owner: ProcessOwner | undefined,
+): Promise<void> {
+  try {
+    await runCommandOrThrow(
+      installPath,
+      ["--no-defaults", `--datadir=${dataDirectory}`, "--auth-root-authentication-method=normal", "--skip-test-db"],
+      { cwd: workingDirectory, owner, timeoutMs: startupTimeoutMs() },
+    );
+  } catch (error) {
+    throw startupError(`mariadb-install-db failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

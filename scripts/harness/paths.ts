@@ -1,0 +1,59 @@
+import { accessSync, constants, existsSync } from "node:fs";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Binaries that scripts/install-tools.sh builds into `.cache/bin`. */
+export type ToolName = "mongodump" | "mongorestore" | "versitygw" | "fake-gcs-server" | "ferretdb";
+
+/** Absolute path of the repository root (two levels above this file). */
+export function repoRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+}
+
+/** Absolute path of a tool in `.cache/bin`, whether or not it has been built yet. */
+export function toolPath(name: ToolName): string {
+  return join(repoRoot(), ".cache", "bin", name);
+}
+
+/** True when scripts/install-tools.sh has built the tool. */
+export function hasTool(name: ToolName): boolean {
+  return isExecutable(toolPath(name));
+}
+
+/** Path of a built tool; throws an error that says how to build it when it is missing. */
+export function requireTool(name: ToolName): string {
+  const path = toolPath(name);
+  if (!isExecutable(path)) {
+    throw new Error(
+      `${name} is not built: expected ${path}. Run scripts/install-tools.sh (it builds the test ` +
+        "servers with Go into .cache/bin).",
+    );
+  }
+  return path;
+}
+
+/** True when the path is an executable file. */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds an executable by name: first on PATH, then in the extra directories given (in order).
+ * Returns the path as found (symbolic links kept: Debian's psql is a link to a wrapper that
+ * looks at the name it was started by) or undefined.
+ */
+export function findExecutable(name: string, extraDirectories: readonly string[] = []): string | undefined {
+  const pathDirectories = (process.env.PATH ?? "").split(delimiter).filter((entry) => entry !== "");
+  for (const directory of [...pathDirectories, ...extraDirectories]) {
+    const candidate = join(directory, name);
+    if (existsSync(candidate) && isExecutable(candidate)) {
+      return candidate;
+    }
+  }
+  return undefined;
+}

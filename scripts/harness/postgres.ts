@@ -1,0 +1,245 @@
+import { existsSync, readdirSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { loopbackHost, freePort } from "./network.ts";
+import { findExecutable } from "./paths.ts";
+import {
+  makeTemporaryDirectory,
+  removeTemporaryDirectory,
+  runCommand,
+  runCommandOrThrow,
+  startProcess,
+  startupError,
+  startupTimeoutMs,
+  waitUntil,
+} from "./process.ts";
+import type { ManagedProcess, ProcessOwner } from "./process.ts";
+import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
+import type { RunningServer, ServerOrigin } from "./server.ts";
+import { serverOwner } from "./server-user.ts";
+
+/** A PostgreSQL server to run tests against. */
+export interface PostgresServer extends RunningServer {
+  origin: ServerOrigin;
+  host: string;
+  port: number;
+  user: string;
+  /** Empty when the server trusts the user. */
+  password: string;
+  /** URL of the `postgres` maintenance database, e.g. postgresql://postgres@127.0.0.1:5432/postgres. */
+  url: string;
+  /** URL of a database on this server. */
+  databaseUrl(database: string): string;
+  /** Environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) for psql, pg_dump and pg_restore. */
+  clientEnvironment(database?: string): NodeJS.ProcessEnv;
+  /** Creates a database (default name `hoard_test_<random>`) and returns its URL. */
+  createDatabase(name?: string): Promise<string>;
+  /** Drops a database, disconnecting its sessions. No error when it does not exist. */
+  dropDatabase(name: string): Promise<void>;
+}
+
+interface PostgresConnection {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  maintenanceDatabase: string;
+}
+
+const machineConnection: PostgresConnection = {
+  host: loopbackHost,
+  port: 5432,
+  user: "postgres",
+  password: "",
+  maintenanceDatabase: "postgres",
+};
+
+/**
+ * A PostgreSQL server: the one in HOARD_TEST_POSTGRES_URL; else the machine's on 127.0.0.1:5432
+ * (user postgres, trust auth) when it answers; else a throwaway one (initdb + postgres on a free
+ * port in a temporary directory, as an unprivileged user when root). HOARD_TEST_POSTGRES=throwaway
+ * skips the machine's server. Databases created through the returned object on a server the
+ * harness did not start are dropped by stop().
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const configuredUrl = process.env.HOARD_TEST_POSTGRES_URL;
+  if (configuredUrl !== undefined && configuredUrl !== "") {
+    return postgresServer(parsePostgresUrl(configuredUrl), "environment", async () => {});
+  }
+  if (process.env.HOARD_TEST_POSTGRES !== "throwaway" && (await postgresAnswers(machineConnection))) {
+    return postgresServer(machineConnection, "machine", async () => {});
+  }
+  return startThrowawayPostgres();
+}
+
+function parsePostgresUrl(text: string): PostgresConnection {
+  const url = new URL(text);
+  if (url.protocol !== "postgresql:" && url.protocol !== "postgres:") {
+    throw new Error(`HOARD_TEST_POSTGRES_URL must be a postgresql:// URL, got ${url.protocol}`);
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ""));
+  return {
+    host: url.hostname || loopbackHost,
+    port: url.port === "" ? 5432 : Number(url.port),
+    user: decodeURIComponent(url.username) || "postgres",
+    password: decodeURIComponent(url.password),
+    maintenanceDatabase: database || "postgres",
+  };
+}
+
+function formatPostgresUrl(connection: PostgresConnection, database: string): string {
+  const password = connection.password === "" ? "" : `:${encodeURIComponent(connection.password)}`;
+  return (
+    `postgresql://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` +
+    encodeURIComponent(database)
+  );
+}
+
+function clientEnvironment(connection: PostgresConnection, database: string): NodeJS.ProcessEnv {
+  const environment: NodeJS.ProcessEnv = {
+    ...process.env,
+    PGHOST: connection.host,
+    PGPORT: String(connection.port),
+    PGUSER: connection.user,
+    PGDATABASE: database,
+    PGCONNECT_TIMEOUT: "5",
+  };
+  if (connection.password === "") {
+    delete environment.PGPASSWORD;
+  } else {
+    environment.PGPASSWORD = connection.password;
+  }
+  return environment;
+}
+
+function psqlPath(): string {
+  const path = findExecutable("psql", postgresBinaryDirectories());
+  if (path === undefined) {
+    throw new Error("psql not found on PATH or under /usr/lib/postgresql/*/bin (install postgresql-client)");
+  }
+  return path;
+}
+
+/** Runs SQL with psql (no psqlrc, stop on error, unaligned tuples only) and returns its output. */
+async function runSql(connection: PostgresConnection, sql: string, database?: string): Promise<string> {
+  return runCommandOrThrow(psqlPath(), ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql], {
+    env: clientEnvironment(connection, database ?? connection.maintenanceDatabase),
+    timeoutMs: 60_000,
+  });
+}
+
+async function postgresAnswers(connection: PostgresConnection): Promise<boolean> {
+  const result = await runCommand(psqlPath(), ["-X", "-A", "-t", "-c", "select 1"], {
+    env: { ...clientEnvironment(connection, connection.maintenanceDatabase), PGCONNECT_TIMEOUT: "3" },
+    timeoutMs: 10_000,
+  });
+  return result.exitCode === 0 && result.stdout.trim() === "1";
+}
+
+function postgresServer(
+  connection: PostgresConnection,
+  origin: ServerOrigin,
+  shutdown: () => Promise<void>,
+): PostgresServer {
+  const createdDatabases = new Set<string>();
+  const dropDatabase = async (name: string): Promise<void> => {
+    assertPlainIdentifier(name);
+    await runSql(connection, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    createdDatabases.delete(name);
+  };
+  return {
+    origin,
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    password: connection.password,
+    url: formatPostgresUrl(connection, connection.maintenanceDatabase),
+    databaseUrl: (database) => formatPostgresUrl(connection, database),
+    clientEnvironment: (database) => clientEnvironment(connection, database ?? connection.maintenanceDatabase),
+    async createDatabase(name = randomName("hoard_test")) {
+      assertPlainIdentifier(name);
+      await runSql(connection, `CREATE DATABASE "${name}"`);
+      createdDatabases.add(name);
+      return formatPostgresUrl(connection, name);
+    },
+    dropDatabase,
+    stop: stopOnce(async () => {
+      if (origin !== "throwaway") {
+        for (const name of [...createdDatabases]) {
+          await dropDatabase(name);
+        }
+      }
+      await shutdown();
+    }),
+  };
+}
+
+/** bin directories of installed PostgreSQL versions, newest first. */
+function postgresBinaryDirectories(): string[] {
+  const versionsDirectory = "/usr/lib/postgresql";
+  const versions = existsSync(versionsDirectory) ? readdirSync(versionsDirectory) : [];
+  return versions
+    .sort((left, right) => Number(right) - Number(left) || right.localeCompare(left))
+    .map((version) => join(versionsDirectory, version, "bin"))
+    .concat(["/usr/local/pgsql/bin"]);
+}
+
+/** The directory holding both initdb and postgres (symbolic links on PATH are followed). */
+function serverBinaryDirectory(): string {
+  const initdb = findExecutable("initdb", ["/usr/local/bin", ...postgresBinaryDirectories()]);
+  const directory = initdb === undefined ? undefined : dirname(realpathSync(initdb));
+  if (directory === undefined || !existsSync(join(directory, "postgres"))) {
+    throw new Error(
+      "initdb and postgres not found (looked on PATH, in /usr/local/bin and /usr/lib/postgresql/*/bin); " +
+        "install the PostgreSQL server or set HOARD_TEST_POSTGRES_URL",
+    );
+  }
+  return directory;
+}
+
+async function startThrowawayPostgres(): Promise<PostgresServer> {
+  const binaryDirectory = serverBinaryDirectory();
+  const owner = await serverOwner();
+  const directory = makeTemporaryDirectory("postgres", owner);
+  let server: ManagedProcess | undefined;
+  try {
+    const dataDirectory = join(directory, "data");
+    await initializePostgresData(binaryDirectory, dataDirectory, directory, owner);
+    const port = await freePort();
+    const connection: PostgresConnection = { ...machineConnection, port };
+    server = startProcess({
+      name: "postgres",
+      command: join(binaryDirectory, "postgres"),
+      args: ["-D", dataDirectory, "-p", String(port), "-k", directory, "-c", `listen_addresses=${loopbackHost}`],
+      logPath: join(directory, "postgres.log"),
+      cwd: directory,
+      owner,
+    });
+    await waitUntil(`PostgreSQL answers on ${loopbackHost}:${port}`, () => postgresAnswers(connection), { server });
+    const running = server;
+    return postgresServer(connection, "throwaway", async () => {
+      await running.stop({ signal: "SIGINT", timeoutMs: 15_000 });
+      await removeTemporaryDirectory(directory);
+    });
+  } catch (error) {
+    await server?.stop({ signal: "SIGKILL" });
+    await removeTemporaryDirectory(directory);
+    throw error;
+  }
+}
+
+async function initializePostgresData(
+  binaryDirectory: string,
+  dataDirectory: string,
+  workingDirectory: string,
+  owner: ProcessOwner | undefined,
+): Promise<void> {
+  try {
+    await runCommandOrThrow(
+      join(binaryDirectory, "initdb"),
+      ["-D", dataDirectory, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
+      { cwd: workingDirectory, owner, timeoutMs: startupTimeoutMs() },
+    );
+  } catch (error) {
+    throw startupError(`initdb failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

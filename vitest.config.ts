@@ -1,0 +1,9 @@
+import { defineConfig } from "vitest/config";
+
+// One `vitest run` at the root runs every package's tests; each package's own config starts the
+// real servers its tests need (see scripts/harness).
+export default defineConfig({
+  test: {
+    projects: ["packages/*", "apps/*"],
+  },
+});
