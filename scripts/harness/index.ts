@@ -7,8 +7,8 @@
  * killed with SIGKILL if Node exits first.
  */
 export type { RunningServer, ServerOrigin } from "./server.ts";
-export { startPostgres } from "./postgres.ts";
-export type { PostgresServer } from "./postgres.ts";
+export { startPostgres, startThrowawayPostgres } from "./postgres.ts";
+export type { PostgresServer, ThrowawayPostgresOptions } from "./postgres.ts";
 export { startMariadb } from "./mariadb.ts";
 export type { MariadbServer } from "./mariadb.ts";
 export { startS3 } from "./s3.ts";

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, realpathSync } from "node:fs";
+import { chownSync, existsSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loopbackHost, freePort } from "./network.ts";
 import { findExecutable } from "./paths.ts";
@@ -196,16 +196,23 @@ function serverBinaryDirectory(): string {
   return directory;
 }
 
-async function startThrowawayPostgres(): Promise<PostgresServer> {
+/** Options for a server of a test's own. */
+export interface ThrowawayPostgresOptions {
+  /** Require this password for user `postgres` over TCP (scram-sha-256) instead of trusting everyone. */
+  password?: string;
+}
+
+/** Always starts a new server of its own, e.g. for a test that stops it midway or needs real authentication. */
+export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<PostgresServer> {
   const binaryDirectory = serverBinaryDirectory();
   const owner = await serverOwner();
   const directory = makeTemporaryDirectory("postgres", owner);
   let server: ManagedProcess | undefined;
   try {
     const dataDirectory = join(directory, "data");
-    await initializePostgresData(binaryDirectory, dataDirectory, directory, owner);
+    await initializePostgresData(binaryDirectory, dataDirectory, directory, owner, options.password);
     const port = await freePort();
-    const connection: PostgresConnection = { ...machineConnection, port };
+    const connection: PostgresConnection = { ...machineConnection, port, password: options.password ?? "" };
     server = startProcess({
       name: "postgres",
       command: join(binaryDirectory, "postgres"),
@@ -232,11 +239,19 @@ async function initializePostgresData(
   dataDirectory: string,
   workingDirectory: string,
   owner: ProcessOwner | undefined,
+  password?: string,
 ): Promise<void> {
+  const authentication = ["--auth=trust"];
+  if (password !== undefined) {
+    const passwordFile = join(workingDirectory, "password");
+    writeFileSync(passwordFile, password, { mode: 0o600 });
+    if (owner !== undefined) chownSync(passwordFile, owner.uid, owner.gid);
+    authentication.splice(0, 1, "--auth-local=trust", "--auth-host=scram-sha-256", `--pwfile=${passwordFile}`);
+  }
   try {
     await runCommandOrThrow(
       join(binaryDirectory, "initdb"),
-      ["-D", dataDirectory, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
+      ["-D", dataDirectory, "-U", "postgres", ...authentication, "--encoding=UTF8", "--no-locale", "--no-sync"],
       { cwd: workingDirectory, owner, timeoutMs: startupTimeoutMs() },
     );
   } catch (error) {

@@ -14,7 +14,7 @@ export type DumpOutput =
       path: string;
     };
 
-export interface DumpOptions {
+export interface DumpContext {
   signal?: AbortSignal;
   logger?: Logger;
   /** A private scratch directory, removed by the pipeline, for drivers that need one. */
@@ -26,7 +26,7 @@ export type RestoreInput =
   | { kind: "stream"; stream: Readable; /** Set when the stream comes from a local file. */ path?: string }
   | { kind: "directory"; path: string };
 
-export interface RestoreOptions {
+export interface RestoreContext {
   signal?: AbortSignal;
   logger?: Logger;
   workDirectory: string;
@@ -43,6 +43,6 @@ export interface Driver {
   readonly url: string;
   /** The extension of what `dump` produces, without dot and without compression, e.g. `dump`. */
   readonly extension: string;
-  dump(options: DumpOptions): Promise<DumpOutput>;
-  restore(input: RestoreInput, options: RestoreOptions): Promise<void>;
+  dump(context: DumpContext): Promise<DumpOutput>;
+  restore(input: RestoreInput, context: RestoreContext): Promise<void>;
 }

@@ -16,3 +16,4 @@ export { latestBackup, listBackups, type ListOptions } from "./pipelines/list.js
 export { prune, type PruneOptions, type PruneResult } from "./pipelines/prune.js";
 export { schedule, validateCron, type Schedule, type ScheduleOptions } from "./pipelines/schedule.js";
 export { transfer, uploadFile, downloadFile } from "./transfer.js";
+export { peekStream } from "./peek.js";

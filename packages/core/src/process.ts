@@ -135,9 +135,9 @@ export function toolOutput(executable: string, options: ToolOptions): Readable {
 /**
  * Runs a tool with `input` on its stdin and waits for it to exit 0. When the input fails (a corrupt
  * archive, a broken download), the tool is killed before it can see end-of-input, so a tool that
- * commits at EOF never commits half a restore.
+ * commits at EOF never commits half a restore. Returns the tail of the tool's stderr.
  */
-export async function runToolWithInput(executable: string, options: ToolOptions, input: Readable): Promise<void> {
+export async function runToolWithInput(executable: string, options: ToolOptions, input: Readable): Promise<string> {
   const tool = startTool(executable, options, "pipe");
   const stdin = tool.child.stdin;
   if (!stdin) throw new HoardError("INTERNAL", `${options.label}: no stdin`);
@@ -169,6 +169,7 @@ export async function runToolWithInput(executable: string, options: ToolOptions,
   // The tool finished without reading everything (it is done); stop feeding it.
   if (!inputDone) input.destroy();
   else await fed;
+  return tool.stderr();
 }
 
 /** Runs a tool with no input, waits for it, and returns its stdout as text (for small outputs). */

@@ -1,0 +1,51 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+function environmentFor(url: string): NodeJS.ProcessEnv {
+  const password = decodeURIComponent(new URL(url).password);
+  return { ...process.env, PGPASSWORD: password || undefined, PGCONNECT_TIMEOUT: "10" };
+}
+
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = "";
+  return parsed.toString();
+}
+
+/** Runs SQL with psql (stopping at the first error) and returns its unaligned output. */
+export async function psql(url: string, sql: string): Promise<string> {
+  const { stdout } = await run(
+    "psql",
+    ["--no-psqlrc", "--quiet", "--no-align", "--tuples-only", "--set=ON_ERROR_STOP=1", `--dbname=${withoutPassword(url)}`, "--command", sql],
+    { env: environmentFor(url), maxBuffer: 256 * 1024 * 1024 },
+  );
+  return stdout;
+}
+
+/** Runs a tool of the PostgreSQL client with the URL's password in its environment. */
+export async function pgTool(tool: string, args: string[], url: string): Promise<string> {
+  const { stdout } = await run(tool, args, { env: environmentFor(url), maxBuffer: 256 * 1024 * 1024 });
+  return stdout;
+}
+
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates a database with a random name on the server of `serverUrl` and returns its URL. */
+export async function createDatabase(serverUrl: string): Promise<string> {
+  const name = `hoard_pg_${randomBytes(5).toString("hex")}`;
+  await psql(serverUrl, `CREATE DATABASE ${name}`);
+  return databaseUrl(serverUrl, name);
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const server = databaseUrl(url, "postgres");
+  await psql(server, `DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`);
+}
