@@ -61,7 +61,13 @@ export function explainPostgresFailure(stderr: string): string | undefined {
   if (refused) return `cannot reach the server: ${refused}`;
   const versionMismatch = line(/server version mismatch/i);
   if (versionMismatch) return `${versionMismatch}: use client tools at least as new as the server`;
-  return undefined;
+  const firstError = line(/\bERROR:|\berror:/);
+  if (!firstError) return undefined;
+  const cleaned = firstError.replace(/^(pg_restore|pg_dump|psql)(:[^:]*:\d+)?:\s*(error:\s*)?/, "").replace(/\s+/g, " ");
+  if (/already exists/.test(cleaned)) {
+    return `${cleaned} (restore into an empty database, or pass --restore-option=--clean --restore-option=--if-exists)`;
+  }
+  return cleaned;
 }
 
 interface Connection {
