@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { HoardError } from "./errors.js";
 import { type Logger, log } from "./logger.js";
 
@@ -141,29 +142,30 @@ export async function runToolWithInput(executable: string, options: ToolOptions,
   const tool = startTool(executable, options, "pipe");
   const stdin = tool.child.stdin;
   if (!stdin) throw new HoardError("INTERNAL", `${options.label}: no stdin`);
-  let inputError: unknown;
-  let inputDone = false;
   stdin.on("error", () => {
     // EPIPE when the tool exits early; its exit status carries the real reason.
   });
-  const fed = new Promise<void>((resolve) => {
-    input.on("error", (error) => {
-      inputError ??= error;
-      tool.kill();
-      resolve();
-    });
-    input.on("end", () => {
+  let inputError: unknown;
+  let inputDone = false;
+  // finished() also reports an input that failed before we got it, which an 'error' listener would miss.
+  const fed = finished(input, { writable: false }).then(
+    () => {
       inputDone = true;
       stdin.end();
-      resolve();
-    });
-    input.pipe(stdin, { end: false });
-  });
+    },
+    (error: unknown) => {
+      inputError = error;
+      tool.kill();
+    },
+  );
+  input.pipe(stdin, { end: false });
   try {
     await tool.exited;
   } catch (error) {
+    // An input failure kills the tool, so it is known by the time the tool's exit is.
+    const cause = inputError ?? error;
     input.destroy();
-    throw inputError ?? error;
+    throw cause;
   }
   if (inputError) throw inputError;
   // The tool finished without reading everything (it is done); stop feeding it.

@@ -98,7 +98,12 @@ async function openInput(
   const compressions = layers.slice(tarAt + 1).reverse() as Array<Exclude<Layer, "tar">>;
   let stream = source;
   for (const layer of compressions) stream = chain(stream, decompressor(layer), name);
-  if (tarAt < 0) return { kind: "stream", stream };
+  if (tarAt < 0) {
+    // A failure may come while the driver is still preparing; it sees it through the stream's
+    // errored state (finished()/pipeline() report it), so an early 'error' must not crash the process.
+    stream.on("error", () => {});
+    return { kind: "stream", stream };
+  }
   const directory = join(workDirectory, "unpacked");
   await mkdir(directory);
   try {
@@ -117,10 +122,26 @@ async function openInput(
   return { kind: "directory", path: directory };
 }
 
-/** Pipes `source` through `transform`; any error on the way fails the output as CORRUPT_ARCHIVE. */
+/**
+ * Pipes `source` through `transform`; an error on either side fails the output as
+ * CORRUPT_ARCHIVE. (A decompressor reports truncation from its flush, after its writable side
+ * finished, so errors are watched for the streams' whole life, not just until the data is written.)
+ */
 function chain(source: Readable, transform: NodeJS.ReadWriteStream & Readable, name: string): Readable {
   const output = new PassThrough();
-  pipeline(source, transform).catch((error: unknown) => output.destroy(archiveError(error, name)));
-  transform.pipe(output);
+  const fail = (error: unknown) => {
+    output.destroy(archiveError(error, name));
+    source.destroy();
+    transform.destroy();
+  };
+  source.on("error", fail);
+  transform.on("error", fail);
+  output.on("close", () => {
+    if (!output.readableEnded) {
+      source.destroy();
+      transform.destroy();
+    }
+  });
+  source.pipe(transform).pipe(output);
   return output;
 }

@@ -1,0 +1,44 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** Runs SQL with psql against a URL (trust or password from the URL via PGPASSWORD) and returns unaligned rows. */
+export async function psql(url: string, sql: string): Promise<string> {
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = "";
+  const { stdout } = await run(
+    "psql",
+    ["--no-psqlrc", "--quiet", "--no-align", "--tuples-only", "--set=ON_ERROR_STOP=1", `--dbname=${parsed}`, "--command", sql],
+    { env: { ...process.env, PGPASSWORD: password || undefined } },
+  );
+  return stdout.trim();
+}
+
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export async function createDatabase(serverUrl: string): Promise<string> {
+  const name = `hoard_cli_${randomBytes(5).toString("hex")}`;
+  await psql(serverUrl, `CREATE DATABASE ${name}`);
+  return databaseUrl(serverUrl, name);
+}
+
+/** A small database with a sequence in use, to prove a CLI round trip. */
+export async function seedSmall(url: string): Promise<void> {
+  await psql(
+    url,
+    `CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL, price numeric(10,2), tags text[]);
+     INSERT INTO item (name, price, tags) SELECT 'item ' || n || ' ✓', n * 1.25, ARRAY['a', 'b' || n] FROM generate_series(1, 500) n;
+     SELECT setval('item_id_seq', 777);`,
+  );
+}
+
+export async function snapshotSmall(url: string): Promise<string> {
+  return psql(url, "SELECT (SELECT string_agg(t::text, '|' ORDER BY id) FROM item t) || ' seq=' || (SELECT last_value FROM item_id_seq)");
+}
