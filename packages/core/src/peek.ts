@@ -31,6 +31,9 @@ export async function peekStream(stream: Readable, length: number): Promise<{ he
         size += chunk.length;
         if (size >= length) {
           cleanup();
+          // Put the bytes back now, in this tick: had the stream just ended, its 'end' event is
+          // only scheduled, and it is cancelled by data back in the buffer. Later would be too late.
+          stream.unshift(Buffer.concat(chunks));
           resolve();
           return;
         }
@@ -43,6 +46,5 @@ export async function peekStream(stream: Readable, length: number): Promise<{ he
   });
   const head = Buffer.concat(chunks);
   if (ended) return { head: head.subarray(0, length), stream: Readable.from(head.length > 0 ? [head] : []) };
-  if (head.length > 0) stream.unshift(head);
   return { head: head.subarray(0, length), stream };
 }

@@ -136,6 +136,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         return;
       }
       const peeked = await peekStream(input.stream, 512);
+      if (peeked.head.length === 0) throw new HoardError("CORRUPT_ARCHIVE", "the backup is empty: nothing to restore");
       const format = detectDumpFormat(peeked.head);
       if (format === "custom" || format === "tar") {
         const args = ["--no-password", "--exit-on-error", "--single-transaction", ...extra, dbname];
