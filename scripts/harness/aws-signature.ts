@@ -27,10 +27,7 @@ function hmac(key: string | Buffer, data: string): Buffer {
 
 /** RFC 3986 percent-encoding, as SigV4 wants it for query strings. */
 function encodeRfc3986(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
+  return encodeURIComponent(text).replace(/[!'()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function canonicalQuery(url: URL): string {
@@ -57,11 +54,7 @@ function amzDate(date: Date): string {
  * Host header is signed as the URL's host, which is what fetch sends. The path must be sent as
  * given in the URL (S3 does not normalise it), so keep it to plain characters.
  */
-export function signRequest(
-  request: SignableRequest,
-  credentials: SigningCredentials,
-  now = new Date(),
-): Record<string, string> {
+export function signRequest(request: SignableRequest, credentials: SigningCredentials, now = new Date()): Record<string, string> {
   const url = new URL(request.url);
   const timestamp = amzDate(now);
   const day = timestamp.slice(0, 8);
@@ -86,14 +79,10 @@ export function signRequest(
   ].join("\n");
   const scope = `${day}/${credentials.region}/${service}/aws4_request`;
   const stringToSign = ["AWS4-HMAC-SHA256", timestamp, scope, sha256Hex(canonicalRequest)].join("\n");
-  const signingKey = hmac(
-    hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), credentials.region), service),
-    "aws4_request",
-  );
+  const signingKey = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), credentials.region), service), "aws4_request");
   const signature = createHmac("sha256", signingKey).update(stringToSign).digest("hex");
   headers.authorization =
-    `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, ` +
-    `SignedHeaders=${signedHeaderNames}, Signature=${signature}`;
+    `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, ` + `SignedHeaders=${signedHeaderNames}, Signature=${signature}`;
   return headers;
 }
 
@@ -103,9 +92,6 @@ export function signedFetch(request: SignableRequest, credentials: SigningCreden
     method: request.method,
     headers: signRequest(request, credentials),
     // A copy: fetch's types want a Uint8Array over a plain ArrayBuffer.
-    body:
-      typeof request.body === "string" || request.body === undefined
-        ? (request.body ?? null)
-        : new Uint8Array(request.body),
+    body: typeof request.body === "string" || request.body === undefined ? (request.body ?? null) : new Uint8Array(request.body),
   });
 }

@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import { freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
-import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
 import type { ManagedProcess } from "./process.ts";
-import { randomName, stopOnce } from "./server.ts";
+import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
 import type { RunningServer } from "./server.ts";
+import { randomName, stopOnce } from "./server.ts";
 
 /** A Google Cloud Storage emulator (fake-gcs-server, filesystem backend) on loopback. */
 export interface GcsServer extends RunningServer {

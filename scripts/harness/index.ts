@@ -6,21 +6,22 @@
  * Every child process logs to a file in its temporary directory, is stopped by stop(), and is
  * killed with SIGKILL if Node exits first.
  */
-export type { RunningServer, ServerOrigin } from "./server.ts";
-export { startPostgres, startThrowawayPostgres } from "./postgres.ts";
-export type { PostgresServer, ThrowawayPostgresOptions } from "./postgres.ts";
-export { startMariadb } from "./mariadb.ts";
-export type { MariadbServer } from "./mariadb.ts";
-export { startS3 } from "./s3.ts";
-export type { S3Server } from "./s3.ts";
-export { startGcs } from "./gcs.ts";
-export type { GcsServer } from "./gcs.ts";
-export { startMongo } from "./mongo.ts";
-export type { MongoServer } from "./mongo.ts";
-export { runMongoCommand } from "./mongo-wire.ts";
-export type { BsonDocument, BsonValue } from "./mongo-wire.ts";
-export { signRequest, signedFetch } from "./aws-signature.ts";
+
 export type { SignableRequest, SigningCredentials } from "./aws-signature.ts";
-export { hasTool, repoRoot, requireTool, toolPath } from "./paths.ts";
-export type { ToolName } from "./paths.ts";
+export { signedFetch, signRequest } from "./aws-signature.ts";
+export type { GcsServer } from "./gcs.ts";
+export { startGcs } from "./gcs.ts";
+export type { MariadbServer } from "./mariadb.ts";
+export { startMariadb } from "./mariadb.ts";
+export type { MongoServer } from "./mongo.ts";
+export { startMongo } from "./mongo.ts";
+export type { BsonDocument, BsonValue } from "./mongo-wire.ts";
+export { runMongoCommand } from "./mongo-wire.ts";
 export { freePort } from "./network.ts";
+export type { ToolName } from "./paths.ts";
+export { hasTool, repoRoot, requireTool, toolPath } from "./paths.ts";
+export type { PostgresServer, ThrowawayPostgresOptions } from "./postgres.ts";
+export { startPostgres, startThrowawayPostgres } from "./postgres.ts";
+export type { S3Server } from "./s3.ts";
+export { startS3 } from "./s3.ts";
+export type { RunningServer, ServerOrigin } from "./server.ts";

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { freePort, loopbackHost } from "./network.ts";
 import { findExecutable } from "./paths.ts";
+import type { ManagedProcess, ProcessOwner } from "./process.ts";
 import {
   makeTemporaryDirectory,
   removeTemporaryDirectory,
@@ -11,9 +12,8 @@ import {
   startupTimeoutMs,
   waitUntil,
 } from "./process.ts";
-import type { ManagedProcess, ProcessOwner } from "./process.ts";
-import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import type { RunningServer, ServerOrigin } from "./server.ts";
+import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 
 /** A MariaDB server to run tests against. */
@@ -85,8 +85,7 @@ function parseMariadbUrl(text: string): MariadbConnection {
 function formatMariadbUrl(connection: MariadbConnection, database: string): string {
   const password = connection.password === "" ? "" : `:${encodeURIComponent(connection.password)}`;
   return (
-    `mariadb://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` +
-    encodeURIComponent(database)
+    `mariadb://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` + encodeURIComponent(database)
   );
 }
 
@@ -124,25 +123,13 @@ async function runSql(connection: MariadbConnection, sql: string): Promise<strin
 async function mariadbAnswers(connection: MariadbConnection): Promise<boolean> {
   const result = await runCommand(
     clientPath(),
-    [
-      "--no-defaults",
-      ...clientArguments(connection),
-      "--connect-timeout=3",
-      "--batch",
-      "--skip-column-names",
-      "--execute",
-      "select 1",
-    ],
+    ["--no-defaults", ...clientArguments(connection), "--connect-timeout=3", "--batch", "--skip-column-names", "--execute", "select 1"],
     { env: clientEnvironment(connection), timeoutMs: 10_000 },
   );
   return result.exitCode === 0 && result.stdout.trim() === "1";
 }
 
-function mariadbServer(
-  connection: MariadbConnection,
-  origin: ServerOrigin,
-  shutdown: () => Promise<void>,
-): MariadbServer {
+function mariadbServer(connection: MariadbConnection, origin: ServerOrigin, shutdown: () => Promise<void>): MariadbServer {
   const createdDatabases = new Set<string>();
   const dropDatabase = async (name: string): Promise<void> => {
     assertPlainIdentifier(name);
@@ -190,11 +177,7 @@ function requireExecutable(names: readonly string[], directories: readonly strin
 async function startThrowawayMariadb(): Promise<MariadbServer> {
   const hint = "install mariadb-server or set HOARD_TEST_MARIADB_URL";
   const serverPath = requireExecutable(["mariadbd", "mysqld"], serverDirectories, hint);
-  const installPath = requireExecutable(
-    ["mariadb-install-db", "mysql_install_db"],
-    ["/usr/bin", "/usr/local/bin"],
-    hint,
-  );
+  const installPath = requireExecutable(["mariadb-install-db", "mysql_install_db"], ["/usr/bin", "/usr/local/bin"], hint);
   const owner = await serverOwner();
   const directory = makeTemporaryDirectory("mariadb", owner);
   let server: ManagedProcess | undefined;

@@ -1,14 +1,14 @@
 import { join } from "node:path";
-import { runMongoCommand } from "./mongo-wire.ts";
 import type { BsonDocument } from "./mongo-wire.ts";
+import { runMongoCommand } from "./mongo-wire.ts";
 import { freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
-import { startPostgres } from "./postgres.ts";
 import type { PostgresServer } from "./postgres.ts";
-import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
+import { startPostgres } from "./postgres.ts";
 import type { ManagedProcess } from "./process.ts";
-import { randomName, stopOnce } from "./server.ts";
+import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
 import type { RunningServer } from "./server.ts";
+import { randomName, stopOnce } from "./server.ts";
 
 /** A MongoDB-compatible server: FerretDB on PostgreSQL, or the one in HOARD_TEST_MONGODB_URL. */
 export interface MongoServer extends RunningServer {

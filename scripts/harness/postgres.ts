@@ -1,7 +1,8 @@
 import { chownSync, existsSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { loopbackHost, freePort } from "./network.ts";
+import { freePort, loopbackHost } from "./network.ts";
 import { findExecutable } from "./paths.ts";
+import type { ManagedProcess, ProcessOwner } from "./process.ts";
 import {
   makeTemporaryDirectory,
   removeTemporaryDirectory,
@@ -12,9 +13,8 @@ import {
   startupTimeoutMs,
   waitUntil,
 } from "./process.ts";
-import type { ManagedProcess, ProcessOwner } from "./process.ts";
-import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import type { RunningServer, ServerOrigin } from "./server.ts";
+import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 
 /** A PostgreSQL server to run tests against. */
@@ -89,8 +89,7 @@ function parsePostgresUrl(text: string): PostgresConnection {
 function formatPostgresUrl(connection: PostgresConnection, database: string): string {
   const password = connection.password === "" ? "" : `:${encodeURIComponent(connection.password)}`;
   return (
-    `postgresql://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` +
-    encodeURIComponent(database)
+    `postgresql://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` + encodeURIComponent(database)
   );
 }
 
@@ -135,11 +134,7 @@ async function postgresAnswers(connection: PostgresConnection): Promise<boolean>
   return result.exitCode === 0 && result.stdout.trim() === "1";
 }
 
-function postgresServer(
-  connection: PostgresConnection,
-  origin: ServerOrigin,
-  shutdown: () => Promise<void>,
-): PostgresServer {
+function postgresServer(connection: PostgresConnection, origin: ServerOrigin, shutdown: () => Promise<void>): PostgresServer {
   const createdDatabases = new Set<string>();
   const dropDatabase = async (name: string): Promise<void> => {
     assertPlainIdentifier(name);

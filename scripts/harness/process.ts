@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { appendFileSync, chownSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -229,11 +229,7 @@ export async function waitUntil(
 }
 
 /** Runs a command to completion with argument arrays (no shell) and captures its output. */
-export function runCommand(
-  command: string,
-  args: readonly string[],
-  options: RunCommandOptions = {},
-): Promise<CommandResult> {
+export function runCommand(command: string, args: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolveResult, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
@@ -260,11 +256,7 @@ export function runCommand(
 }
 
 /** Like {@link runCommand}, but throws (with stderr) unless the command exits with 0. */
-export async function runCommandOrThrow(
-  command: string,
-  args: readonly string[],
-  options: RunCommandOptions = {},
-): Promise<string> {
+export async function runCommandOrThrow(command: string, args: readonly string[], options: RunCommandOptions = {}): Promise<string> {
   const result = await runCommand(command, args, options);
   if (result.exitCode !== 0) {
     const output = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-20).join("\n");

@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { signedFetch } from "./aws-signature.ts";
 import type { SignableRequest } from "./aws-signature.ts";
+import { signedFetch } from "./aws-signature.ts";
 import { acceptsConnections, freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
-import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
 import type { ManagedProcess } from "./process.ts";
-import { randomName, stopOnce } from "./server.ts";
+import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
 import type { RunningServer } from "./server.ts";
+import { randomName, stopOnce } from "./server.ts";
 
 /** An S3-compatible server (versitygw, posix backend) on loopback. Use path-style addressing. */
 export interface S3Server extends RunningServer {
@@ -45,16 +45,7 @@ export async function startS3(): Promise<S3Server> {
     server = startProcess({
       name: "versitygw",
       command,
-      args: [
-        "--port",
-        `${loopbackHost}:${port}`,
-        "--region",
-        region,
-        "posix",
-        "--sidecar",
-        metadataDirectory,
-        dataDirectory,
-      ],
+      args: ["--port", `${loopbackHost}:${port}`, "--region", region, "posix", "--sidecar", metadataDirectory, dataDirectory],
       env: { ...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey },
       logPath: join(directory, "versitygw.log"),
       cwd: directory,

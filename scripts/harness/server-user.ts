@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { runCommandOrThrow } from "./process.ts";
 import type { ProcessOwner } from "./process.ts";
+import { runCommandOrThrow } from "./process.ts";
 
 const fallbackUserName = "hoardtest";
 let cachedOwner: Promise<ProcessOwner | undefined> | undefined;
@@ -32,14 +32,7 @@ async function findServerOwner(): Promise<ProcessOwner | undefined> {
   if (existing !== undefined) {
     return existing;
   }
-  await runCommandOrThrow("useradd", [
-    "--system",
-    "--user-group",
-    "--no-create-home",
-    "--shell",
-    "/usr/sbin/nologin",
-    fallbackUserName,
-  ]);
+  await runCommandOrThrow("useradd", ["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", fallbackUserName]);
   const created = lookUpUser(fallbackUserName);
   if (created === undefined) {
     throw new Error(`useradd ${fallbackUserName} succeeded but the user is not in /etc/passwd`);

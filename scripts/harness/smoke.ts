@@ -5,8 +5,9 @@
  *   npx --yes tsx@4 scripts/harness/smoke.ts
  *   HOARD_TEST_POSTGRES=throwaway HOARD_TEST_MARIADB=throwaway npx --yes tsx@4 scripts/harness/smoke.ts
  */
-import { hasTool, startGcs, startMariadb, startMongo, startPostgres, startS3, toolPath } from "./index.ts";
+
 import type { GcsServer, MariadbServer, MongoServer, PostgresServer, RunningServer, S3Server } from "./index.ts";
+import { hasTool, startGcs, startMariadb, startMongo, startPostgres, startS3, toolPath } from "./index.ts";
 import { findExecutable } from "./paths.ts";
 import { runCommandOrThrow } from "./process.ts";
 
@@ -53,15 +54,7 @@ async function checkMariadb(mariadb: MariadbServer): Promise<void> {
   const client = findExecutable("mariadb") ?? "mysql";
   const output = await runCommandOrThrow(
     client,
-    [
-      "--no-defaults",
-      ...mariadb.clientArguments(),
-      "--batch",
-      "--skip-column-names",
-      `--database=${database}`,
-      "--execute",
-      "select 1",
-    ],
+    ["--no-defaults", ...mariadb.clientArguments(), "--batch", "--skip-column-names", `--database=${database}`, "--execute", "select 1"],
     { env: mariadb.clientEnvironment() },
   );
   expect(output.trim() === "1", () => `mariadb select 1 printed ${JSON.stringify(output)}`);
@@ -107,10 +100,7 @@ async function checkMongo(mongo: MongoServer): Promise<void> {
     await runCommandOrThrow(toolPath("mongodump"), [`--uri=${mongo.url}`, "--archive=/dev/null", "--quiet"]);
     dump = "mongodump --archive ran";
   }
-  ok(
-    "mongo",
-    `${mongo.origin} ${mongo.url}: hello (maxWireVersion ${String(hello.maxWireVersion)}), insert, find; ${dump}`,
-  );
+  ok("mongo", `${mongo.origin} ${mongo.url}: hello (maxWireVersion ${String(hello.maxWireVersion)}), insert, find; ${dump}`);
 }
 
 async function main(): Promise<void> {

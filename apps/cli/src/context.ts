@@ -1,12 +1,4 @@
-import {
-  type Driver,
-  type DriverSettings,
-  type Logger,
-  openDriver,
-  openStorage,
-  type Storage,
-  type StorageSettings,
-} from "@hoard/core";
+import { type Driver, type DriverSettings, type Logger, openDriver, openStorage, type Storage, type StorageSettings } from "@hoard/core";
 import type { Argv } from "yargs";
 import { createStderrLogger } from "./output.js";
 
@@ -38,14 +30,22 @@ export function withStorageOptions<T>(yargs: Argv<T>) {
   return yargs
     .option("s3-endpoint", { type: "string", group: "S3:", describe: "endpoint of an S3-compatible service, e.g. http://127.0.0.1:7070" })
     .option("s3-region", { type: "string", group: "S3:", describe: "region (default: from the AWS configuration, else us-east-1)" })
-    .option("s3-force-path-style", { type: "boolean", group: "S3:", describe: "address buckets as http://endpoint/bucket (most S3-compatible services)" })
+    .option("s3-force-path-style", {
+      type: "boolean",
+      group: "S3:",
+      describe: "address buckets as http://endpoint/bucket (most S3-compatible services)",
+    })
     .option("s3-sse", { type: "string", group: "S3:", choices: ["AES256", "aws:kms"], describe: "server-side encryption" })
     .option("s3-sse-kms-key-id", { type: "string", group: "S3:", describe: "KMS key for --s3-sse aws:kms" })
     .option("s3-storage-class", { type: "string", group: "S3:", describe: "storage class, e.g. STANDARD_IA" })
     .option("s3-part-size", { type: "number", group: "S3:", describe: "multipart part size in bytes" })
     .option("s3-queue-size", { type: "number", group: "S3:", describe: "parts uploaded at once" })
     .option("gcs-project", { type: "string", group: "Google Cloud Storage:", describe: "project id" })
-    .option("gcs-key-file", { type: "string", group: "Google Cloud Storage:", describe: "service-account key file (default: Application Default Credentials)" })
+    .option("gcs-key-file", {
+      type: "string",
+      group: "Google Cloud Storage:",
+      describe: "service-account key file (default: Application Default Credentials)",
+    })
     .option("gcs-endpoint", { type: "string", group: "Google Cloud Storage:", describe: "API endpoint, for emulators" });
 }
 

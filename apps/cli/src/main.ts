@@ -21,7 +21,9 @@ export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug") || /^(1|true)$/i.test(process.env.HOARD_DEBUG ?? "");
   const parser = yargs(argv)
     .scriptName("hoard")
-    .usage("$0 <command> [options]\n\nBack up PostgreSQL, MariaDB/MySQL and MongoDB to S3, Google Cloud Storage or a directory, and restore.")
+    .usage(
+      "$0 <command> [options]\n\nBack up PostgreSQL, MariaDB/MySQL and MongoDB to S3, Google Cloud Storage or a directory, and restore.",
+    )
     .env("HOARD")
     .option("debug", { type: "boolean", default: false, describe: "show tool output and stack traces", global: true })
     .option("quiet", { type: "boolean", default: false, describe: "log nothing to stderr but errors", global: true })

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { Duplex, type Transform } from "node:stream";
-import { createGunzip } from "node:zlib";
 import * as zlib from "node:zlib";
+import { createGunzip } from "node:zlib";
 import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
 

@@ -23,7 +23,7 @@ export interface DumpContext {
 
 /** What a restore reads: a byte stream, or a directory unpacked from a `.tar` archive. */
 export type RestoreInput =
-  | { kind: "stream"; stream: Readable; /** Set when the stream comes from a local file. */ path?: string }
+  | { kind: "stream"; stream: Readable /** Set when the stream comes from a local file. */; path?: string }
   | { kind: "directory"; path: string };
 
 export interface RestoreContext {

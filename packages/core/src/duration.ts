@@ -19,10 +19,7 @@ export function parseDuration(value: string): number {
     consumed = pattern.lastIndex;
   }
   if (!text || consumed !== text.length || total <= 0) {
-    throw new HoardError(
-      "INVALID_ARGUMENT",
-      `invalid duration "${value}": use a number and a unit (s, m, h, d, w), e.g. 30d or 1w12h`,
-    );
+    throw new HoardError("INVALID_ARGUMENT", `invalid duration "${value}": use a number and a unit (s, m, h, d, w), e.g. 30d or 1w12h`);
   }
   return total;
 }

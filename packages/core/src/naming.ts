@@ -22,14 +22,7 @@ export function formatTimestamp(date: Date): string {
 export function parseTimestamp(value: string): Date | undefined {
   const match = timestampPattern.exec(value);
   if (!match) return undefined;
-  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
   const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
   // Reject impossible dates such as the 31st of February rather than rolling them over.
   if (formatTimestamp(date) !== value) return undefined;
@@ -38,7 +31,8 @@ export function parseTimestamp(value: string): Date | undefined {
 
 /** Checks a prefix: no slash at either end, no characters that break keys or names. */
 export function validatePrefix(prefix: string): string {
-  if (!prefix || /^\/|\/$/.test(prefix) || /[\u0000-\u001f\\]/.test(prefix)) {
+  const hasControlCharacter = [...prefix].some((character) => character.charCodeAt(0) < 0x20);
+  if (!prefix || prefix.startsWith("/") || prefix.endsWith("/") || prefix.includes("\\") || hasControlCharacter) {
     throw new HoardError("INVALID_ARGUMENT", `invalid prefix "${prefix}": use letters, digits, - _ . and / inside`);
   }
   return prefix;

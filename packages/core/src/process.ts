@@ -12,7 +12,12 @@ const stderrTailBytes = 16 * 1024;
 /** Finds the first of `names` that is an executable on PATH (or an absolute path that exists). */
 export async function findExecutable(names: readonly string[], path = process.env.PATH ?? ""): Promise<string | undefined> {
   for (const name of names) {
-    const candidates = name.includes("/") ? [name] : path.split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+    const candidates = name.includes("/")
+      ? [name]
+      : path
+          .split(delimiter)
+          .filter(Boolean)
+          .map((dir) => join(dir, name));
     for (const candidate of candidates) {
       try {
         await access(candidate, constants.X_OK);

@@ -4,8 +4,8 @@ import { pathToFileURL } from "node:url";
 import type { Driver } from "./driver.js";
 import { HoardError } from "./errors.js";
 import type { Logger } from "./logger.js";
-import type { Storage } from "./storage.js";
 import { createLocalStorage } from "./storage/local.js";
+import type { Storage } from "./storage.js";
 import { redactUrl, schemeOf } from "./url.js";
 
 /** Options a driver gets besides its URL. */
@@ -83,7 +83,13 @@ function isMissingModule(error: unknown, specifier: string): boolean {
   return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && message.includes(specifier);
 }
 
-async function loadPlugin<T>(kind: "driver" | "storage", scheme: string, specifier: string, importer: ModuleImporter, method: string): Promise<T> {
+async function loadPlugin<T>(
+  kind: "driver" | "storage",
+  scheme: string,
+  specifier: string,
+  importer: ModuleImporter,
+  method: string,
+): Promise<T> {
   let loaded: unknown;
   try {
     loaded = await importer(specifier);
@@ -112,7 +118,9 @@ export async function openDriver(url: string, settings: DriverSettings = {}, imp
   if (!specifier) {
     throw new HoardError(
       "UNKNOWN_SCHEME",
-      `unsupported database URL ${redactUrl(url)}: use one of ${Object.keys(driverPackages).map((name) => `${name}://`).join(", ")}`,
+      `unsupported database URL ${redactUrl(url)}: use one of ${Object.keys(driverPackages)
+        .map((name) => `${name}://`)
+        .join(", ")}`,
     );
   }
   const plugin = await loadPlugin<DriverPlugin>("driver", scheme, specifier, importer, "createDriverFromUrl");
@@ -120,7 +128,11 @@ export async function openDriver(url: string, settings: DriverSettings = {}, imp
 }
 
 /** Creates the storage for a storage URL (`s3://`, `gs://`, `file://` or a plain path). */
-export async function openStorage(url: string, settings: StorageSettings = {}, importer: ModuleImporter = defaultImporter): Promise<Storage> {
+export async function openStorage(
+  url: string,
+  settings: StorageSettings = {},
+  importer: ModuleImporter = defaultImporter,
+): Promise<Storage> {
   const scheme = schemeOf(url);
   const custom = customStorages.get(scheme);
   if (custom) return custom.createStorageFromUrl(url, settings);

@@ -25,7 +25,13 @@ export async function downloadFile(storage: Storage, key: string, path: string, 
  * Copies an object from one storage to another: server-side when both are the same storage,
  * otherwise streamed through this process (local to remote, remote to local, remote to remote).
  */
-export async function transfer(source: Storage, sourceKey: string, target: Storage, targetKey: string, signal?: AbortSignal): Promise<void> {
+export async function transfer(
+  source: Storage,
+  sourceKey: string,
+  target: Storage,
+  targetKey: string,
+  signal?: AbortSignal,
+): Promise<void> {
   if (source === target) return source.copy(sourceKey, targetKey);
   const object = await source.stat(sourceKey);
   await target.upload(targetKey, await source.download(sourceKey, { signal }), { signal, contentLength: object?.size });

@@ -7,8 +7,8 @@ import {
   type Logger,
   parseUrl,
   peekStream,
-  type RestoreInput,
   type RestoreContext,
+  type RestoreInput,
   redactUrl,
   requireExecutable,
   runTool,
@@ -52,7 +52,11 @@ export function detectDumpFormat(head: Buffer): PostgresDumpFormat {
 
 /** Turns the usual PostgreSQL tool failures into a message a person can act on. */
 export function explainPostgresFailure(stderr: string): string | undefined {
-  const line = (pattern: RegExp) => stderr.split("\n").find((text) => pattern.test(text))?.trim();
+  const line = (pattern: RegExp) =>
+    stderr
+      .split("\n")
+      .find((text) => pattern.test(text))
+      ?.trim();
   const authentication = line(/password authentication failed|no password supplied|authentication failed/i);
   if (authentication) return `authentication failed: check the user and password in the URL (${authentication})`;
   const missing = line(/database ".*" does not exist/i);
@@ -145,7 +149,11 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         const args = ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction", ...extra, dbname];
         await inOneTransaction(runToolWithInput(await tool("psql"), toolOptions("psql", args, signal, logger), peeked.stream));
       } else {
-        await restoreCluster(await tool("psql"), toolOptions("psql", ["--no-password", "--no-psqlrc", "--quiet", ...extra, dbname], signal, logger), peeked.stream);
+        await restoreCluster(
+          await tool("psql"),
+          toolOptions("psql", ["--no-password", "--no-psqlrc", "--quiet", ...extra, dbname], signal, logger),
+          peeked.stream,
+        );
       }
     },
   };

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { backup, createLocalStorage, isHoardError, type Storage, restore } from "@hoard/core";
+import { backup, createLocalStorage, isHoardError, restore, type Storage } from "@hoard/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type PostgresServer, startThrowawayPostgres } from "../../../scripts/harness/index.ts";
 import { createPostgresDriver } from "../src/index.ts";
@@ -12,7 +12,14 @@ import { createDatabase, databaseUrl, psql } from "./postgres.ts";
 const server = inject("postgres");
 
 /** Runs `command args` and stores its stdout under `key`, optionally piped through a compressor. */
-async function storeToolOutput(storage: Storage, key: string, command: string, args: string[], env: NodeJS.ProcessEnv, compressor?: string[]) {
+async function storeToolOutput(
+  storage: Storage,
+  key: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  compressor?: string[],
+) {
   const producer = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   let output: Readable = producer.stdout;
   if (compressor) {
@@ -74,11 +81,18 @@ describe("restoring dumps made elsewhere", () => {
     try {
       await psql(origin.url, "CREATE ROLE app_owner LOGIN");
       await psql(origin.url, "CREATE DATABASE legacy_app OWNER app_owner");
-      await psql(origin.databaseUrl("legacy_app"), "CREATE TABLE account (id int PRIMARY KEY, name text); INSERT INTO account VALUES (1, 'ada'), (2, 'grace')");
+      await psql(
+        origin.databaseUrl("legacy_app"),
+        "CREATE TABLE account (id int PRIMARY KEY, name text); INSERT INTO account VALUES (1, 'ada'), (2, 'grace')",
+      );
       await storeToolOutput(storage, "cluster-20260101000000.sql.bz2", "pg_dumpall", [`--dbname=${origin.url}`], {}, ["bzip2", "-c"]);
       await restore({ driver: createPostgresDriver({ url: destination.url }), storage, key: "cluster-20260101000000.sql.bz2" });
-      expect(await psql(destination.databaseUrl("legacy_app"), "SELECT string_agg(name, ',' ORDER BY id) FROM account")).toBe("ada,grace\n");
-      expect(await psql(destination.url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'legacy_app'")).toBe("app_owner\n");
+      expect(await psql(destination.databaseUrl("legacy_app"), "SELECT string_agg(name, ',' ORDER BY id) FROM account")).toBe(
+        "ada,grace\n",
+      );
+      expect(await psql(destination.url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'legacy_app'")).toBe(
+        "app_owner\n",
+      );
     } finally {
       await Promise.all([origin.stop(), destination.stop()]);
     }
@@ -101,9 +115,13 @@ describe("failures leave nothing that looks like a backup", () => {
     const before = await storedKeys();
     const url = new URL(secured.databaseUrl("postgres"));
     url.password = "wrong password";
-    const error = await backup({ driver: createPostgresDriver({ url: url.toString() }), storage, prefix: "wrong-password" }).catch((caught: unknown) => caught);
+    const error = await backup({ driver: createPostgresDriver({ url: url.toString() }), storage, prefix: "wrong-password" }).catch(
+      (caught: unknown) => caught,
+    );
     expect(isHoardError(error, "TOOL_FAILED")).toBe(true);
-    expect((error as Error).message).toMatch(/^pg_dump failed \(exit code 1\): authentication failed: check the user and password in the URL/);
+    expect((error as Error).message).toMatch(
+      /^pg_dump failed \(exit code 1\): authentication failed: check the user and password in the URL/,
+    );
     expect((error as Error).message).not.toContain("wrong password");
     expect(await storedKeys()).toEqual(before);
   });
@@ -177,7 +195,9 @@ describe("failures leave nothing that looks like a backup", () => {
       (caught: unknown) => caught,
     );
     expect(isHoardError(error, "TOOL_FAILED")).toBe(true);
-    expect((error as Error).message).toMatch(/^pg_restore failed .*the restore ran in one transaction, so the database was left unchanged$/);
+    expect((error as Error).message).toMatch(
+      /^pg_restore failed .*the restore ran in one transaction, so the database was left unchanged$/,
+    );
     expect(await psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).toBe("0\n");
   });
 });

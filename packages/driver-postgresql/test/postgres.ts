@@ -19,7 +19,16 @@ function withoutPassword(url: string): string {
 export async function psql(url: string, sql: string): Promise<string> {
   const { stdout } = await run(
     "psql",
-    ["--no-psqlrc", "--quiet", "--no-align", "--tuples-only", "--set=ON_ERROR_STOP=1", `--dbname=${withoutPassword(url)}`, "--command", sql],
+    [
+      "--no-psqlrc",
+      "--quiet",
+      "--no-align",
+      "--tuples-only",
+      "--set=ON_ERROR_STOP=1",
+      `--dbname=${withoutPassword(url)}`,
+      "--command",
+      sql,
+    ],
     { env: environmentFor(url), maxBuffer: 256 * 1024 * 1024 },
   );
   return stdout;

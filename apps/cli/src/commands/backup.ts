@@ -1,4 +1,4 @@
-import { backup, type BackupMode, type BackupResult, joinKey, schedule, validateCron } from "@hoard/core";
+import { type BackupMode, type BackupResult, backup, joinKey, schedule, validateCron } from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import {
   createLogger,
@@ -30,15 +30,34 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
   builder: (yargs) =>
     withStorageOptions(yargs as Argv<GlobalArguments>)
       .positional("database-url", { type: "string", demandOption: true, describe: "postgresql://, mariadb://, mysql://, mongodb:// URL" })
-      .positional("storage-url", { type: "string", demandOption: true, describe: "s3://bucket/prefix, gs://bucket/prefix, file:///dir or a path" })
+      .positional("storage-url", {
+        type: "string",
+        demandOption: true,
+        describe: "s3://bucket/prefix, gs://bucket/prefix, file:///dir or a path",
+      })
       .option("prefix", { type: "string", default: "backup", describe: "backups are named <prefix>-<yyyyMMddHHmmss>.<ext>" })
-      .option("mode", { choices: ["stream", "file"] as const, default: "stream" as BackupMode, describe: "stream: no temporary file; file: dump to disk, then upload" })
+      .option("mode", {
+        choices: ["stream", "file"] as const,
+        default: "stream" as BackupMode,
+        describe: "stream: no temporary file; file: dump to disk, then upload",
+      })
       .option("cron", { type: "string", describe: "run on this cron schedule (UTC) until SIGINT/SIGTERM" })
-      .option("dump-option", { type: "string", array: true, default: [] as string[], describe: "argument passed to the dump tool (repeatable)" })
+      .option("dump-option", {
+        type: "string",
+        array: true,
+        default: [] as string[],
+        describe: "argument passed to the dump tool (repeatable)",
+      })
       .option("compression-level", { type: "number", default: 6, describe: "gzip level, 1 (fast) to 9 (small)" })
       .example("$0 backup postgresql://postgres@localhost/shop ./backups", "back up to a local directory")
-      .example("$0 backup postgresql://app@db/shop s3://backups/shop --prefix nightly", "back up to S3 (credentials from the AWS environment)")
-      .example("$0 backup mariadb://root@db/shop gs://backups/shop --cron '0 3 * * *'", "back up every night at 03:00 UTC") as unknown as Argv<BackupArguments>,
+      .example(
+        "$0 backup postgresql://app@db/shop s3://backups/shop --prefix nightly",
+        "back up to S3 (credentials from the AWS environment)",
+      )
+      .example(
+        "$0 backup mariadb://root@db/shop gs://backups/shop --cron '0 3 * * *'",
+        "back up every night at 03:00 UTC",
+      ) as unknown as Argv<BackupArguments>,
   async handler(args: ArgumentsCamelCase<BackupArguments>) {
     const logger = createLogger(args);
     if (args.cron) validateCron(args.cron);
@@ -78,7 +97,9 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
       logger.event({
         type: "log",
         level: "info",
-        message: abort ? `${name} again: aborting the running backup` : `${name} received: stopping after the running backup (send again to abort it)`,
+        message: abort
+          ? `${name} again: aborting the running backup`
+          : `${name} received: stopping after the running backup (send again to abort it)`,
       });
       void scheduled.stop({ abort });
     };

@@ -28,10 +28,22 @@ export const restoreCommand: CommandModule<GlobalArguments, RestoreArguments> = 
       .positional("database-url", { type: "string", demandOption: true, describe: "the database to restore into" })
       .option("latest", { type: "boolean", default: false, describe: "restore the newest backup with --prefix under the storage URL" })
       .option("prefix", { type: "string", default: "backup", describe: "with --latest: which backups to consider" })
-      .option("mode", { choices: ["stream", "file"] as const, default: "stream" as const, describe: "file: download completely before restoring" })
-      .option("restore-option", { type: "string", array: true, default: [] as string[], describe: "argument passed to the restore tool (repeatable)" })
+      .option("mode", {
+        choices: ["stream", "file"] as const,
+        default: "stream" as const,
+        describe: "file: download completely before restoring",
+      })
+      .option("restore-option", {
+        type: "string",
+        array: true,
+        default: [] as string[],
+        describe: "argument passed to the restore tool (repeatable)",
+      })
       .example("$0 restore ./backups/backup-20261125030000.dump.gz postgresql://postgres@localhost/shop_copy", "restore one backup")
-      .example("$0 restore s3://backups/shop --latest postgresql://app@db/shop", "restore the newest backup") as unknown as Argv<RestoreArguments>,
+      .example(
+        "$0 restore s3://backups/shop --latest postgresql://app@db/shop",
+        "restore the newest backup",
+      ) as unknown as Argv<RestoreArguments>,
   async handler(args: ArgumentsCamelCase<RestoreArguments>) {
     const logger = createLogger(args);
     const location = args.latest ? { storageUrl: args.backupUrl, key: undefined } : splitObjectUrl(args.backupUrl);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extract as extractTar } from "tar";
-import { archiveError, type Layer, layersOf, decompressor } from "../codecs.js";
+import { archiveError, decompressor, type Layer, layersOf } from "../codecs.js";
 import type { Driver, RestoreInput } from "../driver.js";
 import { HoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";

@@ -1,5 +1,5 @@
 import cron from "node-cron";
-import { HoardError, describeError } from "../errors.js";
+import { describeError, HoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 
 export interface ScheduleOptions<T> {

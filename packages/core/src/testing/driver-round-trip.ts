@@ -6,8 +6,8 @@ import type { Driver } from "../driver.js";
 import { backup } from "../pipelines/backup.js";
 import { listBackups } from "../pipelines/list.js";
 import { restore } from "../pipelines/restore.js";
-import type { Storage } from "../storage.js";
 import { createLocalStorage } from "../storage/local.js";
+import type { Storage } from "../storage.js";
 
 export interface DriverRoundTripOptions {
   /** Creates an empty database (or server namespace) and returns its URL. */

@@ -1,2 +1,2 @@
-export { describeStorageContract, randomStream, sha256Of, type StorageContractOptions } from "./storage-contract.js";
-export { describeDriverRoundTrip, type DriverRoundTripOptions } from "./driver-round-trip.js";
+export { type DriverRoundTripOptions, describeDriverRoundTrip } from "./driver-round-trip.js";
+export { describeStorageContract, randomStream, type StorageContractOptions, sha256Of } from "./storage-contract.js";

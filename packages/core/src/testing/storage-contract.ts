@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isHoardError } from "../errors.js";
-import type { Storage } from "../storage.js";
 import { createLocalStorage } from "../storage/local.js";
+import type { Storage } from "../storage.js";
 import { downloadFile, transfer, uploadFile } from "../transfer.js";
 
 export interface StorageContractOptions {
@@ -209,14 +209,17 @@ export function describeStorageContract(name: string, options: StorageContractOp
       expect(await storage.exists("missing/nothing.txt")).toBe(false);
       expect(await storage.stat("missing/nothing.txt")).toBeUndefined();
       await expect(storage.delete("missing/nothing.txt")).resolves.toBeUndefined();
-      const error = await storage.download("missing/nothing.txt").then(
-        async (stream) => {
-          // Some stores only report a missing object once the body is read.
-          await sha256Of(stream);
-          return undefined;
-        },
-        (caught: unknown) => caught,
-      ).catch((caught: unknown) => caught);
+      const error = await storage
+        .download("missing/nothing.txt")
+        .then(
+          async (stream) => {
+            // Some stores only report a missing object once the body is read.
+            await sha256Of(stream);
+            return undefined;
+          },
+          (caught: unknown) => caught,
+        )
+        .catch((caught: unknown) => caught);
       expect(isHoardError(error, "NOT_FOUND")).toBe(true);
       expect(await keysOf(storage, "missing/")).toEqual([]);
     });
