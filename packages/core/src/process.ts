@@ -76,7 +76,9 @@ export function startTool(executable: string, options: ToolOptions, stdin: "pipe
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
   const onAbort = () => kill();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  // An already-aborted signal never fires 'abort': stop the tool at once.
+  if (options.signal?.aborted) kill();
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
   const exited = new Promise<void>((resolve, reject) => {
     child.once("error", (error: NodeJS.ErrnoException) => {
       options.signal?.removeEventListener("abort", onAbort);

@@ -1,1 +1,3 @@
-export {};
+export { connectionArguments, type MariadbConnection, parseMariadbUrl } from "./connection.js";
+export { explainMariadbFailure } from "./failures.js";
+export { createDriverFromUrl, createMariadbDriver, type MariadbDriverOptions } from "./mariadb-driver.js";

@@ -39,6 +39,7 @@ export interface RestoreResult {
 /** Finds the backup, unpacks it by its extension chain, and hands it to the driver. Temporary files are always removed. */
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const { storage, driver, logger, signal } = options;
+  if (signal?.aborted) throw new HoardError("ABORTED", "restore aborted before it started; the database was not touched");
   const started = Date.now();
   const key = await resolveKey(options);
   logger?.event({ type: "restore-started", storage: storage.url, key, driver: driver.url });
