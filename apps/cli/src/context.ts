@@ -19,7 +19,7 @@ export interface StorageArguments {
   s3Sse?: string;
   s3SseKmsKeyId?: string;
   s3StorageClass?: string;
-  s3PartSize?: number;
+  s3PartSize?: string;
   s3QueueSize?: number;
   gcsProject?: string;
   gcsKeyFile?: string;
@@ -38,7 +38,7 @@ export function withStorageOptions<T>(yargs: Argv<T>) {
     .option("s3-sse", { type: "string", group: "S3:", choices: ["AES256", "aws:kms"], describe: "server-side encryption" })
     .option("s3-sse-kms-key-id", { type: "string", group: "S3:", describe: "KMS key for --s3-sse aws:kms" })
     .option("s3-storage-class", { type: "string", group: "S3:", describe: "storage class, e.g. STANDARD_IA" })
-    .option("s3-part-size", { type: "number", group: "S3:", describe: "multipart part size in bytes" })
+    .option("s3-part-size", { type: "string", group: "S3:", describe: "multipart part size, e.g. 16MiB (memory: part size x (queue size + 2))" })
     .option("s3-queue-size", { type: "number", group: "S3:", describe: "parts uploaded at once" })
     .option("gcs-project", { type: "string", group: "Google Cloud Storage:", describe: "project id" })
     .option("gcs-key-file", {

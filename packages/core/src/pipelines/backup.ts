@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { create as createTar } from "tar";
 import type { Driver, DumpOutput } from "../driver.js";
-import { HoardError, toHoardError } from "../errors.js";
+import { HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 import { backupKey } from "../naming.js";
 import type { Storage, StorageObject } from "../storage.js";
@@ -63,7 +63,12 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       const output = await driver.dump({ signal, logger, workDirectory: join(workDirectory) });
       const extension = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
       const key = backupKey(options.prefix ?? "backup", options.now ?? new Date(), extension);
-      if (await storage.exists(key)) {
+      // Best effort: a store may forbid looking up a missing key (S3 without s3:ListBucket answers 403).
+      const taken = await storage.exists(key).catch((error: unknown) => {
+        if (isHoardError(error, "ACCESS_DENIED")) return false;
+        throw error;
+      });
+      if (taken) {
         destroyOutput(output);
         throw new HoardError("ALREADY_EXISTS", `${key} already exists in ${storage.url}; not overwriting a backup`);
       }

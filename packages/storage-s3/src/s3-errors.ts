@@ -1,0 +1,180 @@
+import { HoardError, type HoardErrorCode } from "@hoard/core";
+
+/** What was being done when an error happened, for the message. */
+export interface ErrorContext {
+  /** The S3 operation, e.g. `GetObject`. */
+  operation: string;
+  bucket: string;
+  /** The full object key inside the bucket, when the operation is about one object. */
+  objectKey?: string;
+  /** The endpoint as configured (without credentials), or undefined for AWS. */
+  endpoint: string | undefined;
+}
+
+const unauthenticatedCodes = new Set([
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "InvalidToken",
+  "ExpiredToken",
+  "TokenRefreshRequired",
+  "InvalidSecurity",
+]);
+const forbiddenCodes = new Set(["AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"]);
+const networkCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"]);
+const brokenConnectionCodes = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE"]);
+const invalidArgumentCodes = new Set([
+  "InvalidArgument",
+  "InvalidStorageClass",
+  "InvalidEncryptionAlgorithmError",
+  "KMS.NotFoundException",
+]);
+
+interface ServiceErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  errors?: unknown[];
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** The S3 error code (e.g. `NoSuchKey`), or the HTTP status as text for body-less responses. */
+export function errorCodeOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const shape = error as ServiceErrorShape;
+  if (shape.$metadata?.httpStatusCode !== undefined) {
+    const name = shape.name;
+    if (name && name !== "Unknown" && name !== "UnknownError" && name !== "S3ServiceException") return name;
+    return String(shape.$metadata.httpStatusCode);
+  }
+  return shape.name;
+}
+
+/** The HTTP status of an S3 response error, when there was a response. */
+export function httpStatusOf(error: unknown): number | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  return (error as ServiceErrorShape).$metadata?.httpStatusCode;
+}
+
+/** The system error code of a failed connection (`ECONNREFUSED`...), looking inside AggregateErrors. */
+function networkCodeOf(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
+    const shape = current as ServiceErrorShape & { cause?: unknown };
+    if (shape.code && networkCodes.has(shape.code)) return shape.code;
+    current = shape.errors?.[0] ?? shape.cause;
+  }
+  return undefined;
+}
+
+function objectName(context: ErrorContext): string {
+  return context.objectKey === undefined ? `bucket ${context.bucket}` : `s3://${context.bucket}/${context.objectKey}`;
+}
+
+function where(context: ErrorContext): string {
+  return context.endpoint ?? "the AWS S3 endpoint";
+}
+
+function build(code: HoardErrorCode, message: string, error: unknown): HoardError {
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new HoardError(code, `s3: ${message}`, { cause: error, detail });
+}
+
+/**
+ * Converts whatever the AWS SDK threw into a HoardError with a message a user can act on. The
+ * messages name the bucket, key and endpoint, never a credential.
+ */
+export function toS3Error(error: unknown, context: ErrorContext): HoardError {
+  if (HoardError.isInstance(error)) return error;
+  const shape = (typeof error === "object" && error !== null ? error : {}) as ServiceErrorShape;
+  if (shape.name === "AbortError") return build("ABORTED", `${context.operation} of ${objectName(context)} was aborted`, error);
+
+  const networkCode = networkCodeOf(error);
+  const connectTimedOut = shape.name === "TimeoutError" && /without establishing a connection/.test(shape.message ?? "");
+  if (networkCode || connectTimedOut) {
+    return build(
+      "UNREACHABLE",
+      `cannot reach ${where(context)} (${networkCode ?? "connection timed out"}): check --s3-endpoint, --s3-region and the network`,
+      error,
+    );
+  }
+  const brokenCode = shape.code;
+  if (
+    shape.$metadata?.httpStatusCode === undefined &&
+    (shape.name === "TimeoutError" || (brokenCode && brokenConnectionCodes.has(brokenCode)))
+  ) {
+    return build(
+      "STORAGE_FAILED",
+      `the connection to ${where(context)} broke during ${context.operation} on ${objectName(context)} (${brokenCode ?? shape.message}): try again`,
+      error,
+    );
+  }
+  if (shape.name === "CredentialsProviderError") {
+    return build(
+      "UNAUTHENTICATED",
+      "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with AWS_PROFILE, or run with an instance or task role",
+      error,
+    );
+  }
+  if (shape.message === "Region is missing") {
+    return build("INVALID_ARGUMENT", "no region configured: pass --s3-region or set AWS_REGION", error);
+  }
+
+  const code = errorCodeOf(error);
+  const status = httpStatusOf(error);
+  if (code && unauthenticatedCodes.has(code)) {
+    return build(
+      "UNAUTHENTICATED",
+      `${where(context)} rejected the credentials (${code}) for ${context.operation} on bucket ${context.bucket}: check the access key ID and secret access key`,
+      error,
+    );
+  }
+  if (code === "NoSuchBucket") return missingBucketError(context, error);
+  if (code === "InvalidObjectState") {
+    return build("STORAGE_FAILED", `${objectName(context)} is in an archive storage class: restore it in S3 before reading it`, error);
+  }
+  if (code === "NoSuchKey" || code === "NotFound" || status === 404) {
+    return build("NOT_FOUND", `${objectName(context)} does not exist`, error);
+  }
+  if ((code && forbiddenCodes.has(code)) || status === 403) {
+    return build(
+      "ACCESS_DENIED",
+      `access denied for ${context.operation} on ${objectName(context)}: check the bucket policy and the credentials' permissions`,
+      error,
+    );
+  }
+  if (
+    code === "PermanentRedirect" ||
+    code === "AuthorizationHeaderMalformed" ||
+    code === "IllegalLocationConstraintException" ||
+    status === 301
+  ) {
+    return build(
+      "INVALID_ARGUMENT",
+      `bucket ${context.bucket} is in another region (${code}): pass the bucket's region with --s3-region`,
+      error,
+    );
+  }
+  if (code && invalidArgumentCodes.has(code)) {
+    return build(
+      "INVALID_ARGUMENT",
+      `${context.operation} on ${objectName(context)} was refused (${code}): ${shape.message ?? ""}`.trim(),
+      error,
+    );
+  }
+  const reason = code && shape.message && shape.message !== code ? `${code}: ${shape.message}` : (shape.message ?? code ?? String(error));
+  return build("STORAGE_FAILED", `${context.operation} on ${objectName(context)} failed: ${reason}`, error);
+}
+
+/** The error for a bucket that does not exist, naming it and where it was looked for. */
+export function missingBucketError(context: ErrorContext, cause: unknown): HoardError {
+  return build(
+    "NOT_FOUND",
+    `bucket ${context.bucket} does not exist at ${where(context)}: create it, or check the bucket name, --s3-endpoint and --s3-region`,
+    cause,
+  );
+}
+
+/** True for the errors that mean "these credentials are not valid", as opposed to "not allowed". */
+export function isCredentialError(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  return code !== undefined && unauthenticatedCodes.has(code);
+}

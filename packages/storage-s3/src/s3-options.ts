@@ -1,0 +1,214 @@
+import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { HoardError, redactUrl, trimSlashes } from "@hoard/core";
+
+export const mebibyte = 1024 * 1024;
+const gibibyte = 1024 * mebibyte;
+/** S3's smallest part (except the last one) and largest number of parts in a multipart upload. */
+export const minimumPartSize = 5 * mebibyte;
+export const maximumParts = 10_000;
+/** The largest object a single CopyObject request can copy. */
+export const maximumCopyObjectSize = 5 * gibibyte;
+
+/** Static credentials; without them the AWS SDK's default provider chain is used. */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** For temporary credentials (STS). */
+  sessionToken?: string;
+}
+
+/** Where and how an S3 storage keeps its objects. Only `bucket` is required. */
+export interface S3StorageOptions {
+  /** The bucket that holds the objects. It must exist: hoard never creates buckets. */
+  bucket: string;
+  /**
+   * Key prefix inside the bucket, like a folder: key `a.gz` is stored as `<prefix>/a.gz`.
+   * @default "" (the bucket's root)
+   */
+  prefix?: string;
+  /**
+   * AWS region of the bucket. Requests to a bucket in another AWS region are redirected.
+   * @default the AWS SDK's region chain (AWS_REGION, the profile's region), else `us-east-1`
+   */
+  region?: string;
+  /**
+   * URL of an S3-compatible service instead of AWS, e.g. `http://127.0.0.1:7070` (MinIO, versitygw,
+   * Ceph) or `https://<account>.r2.cloudflarestorage.com`.
+   * @default AWS S3 for the region
+   */
+  endpoint?: string;
+  /**
+   * Path-style URLs (`endpoint/bucket/key`) instead of virtual-hosted ones (`bucket.endpoint/key`).
+   * Most self-hosted S3-compatible services need path style.
+   * @default true when `endpoint` is set, false otherwise
+   */
+  forcePathStyle?: boolean;
+  /**
+   * Static credentials.
+   * @default the AWS SDK's default provider chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+   * AWS_SESSION_TOKEN, AWS_PROFILE and ~/.aws, SSO, web identity, ECS and EC2 instance roles
+   */
+  credentials?: S3Credentials;
+  /**
+   * Bytes per part of a multipart upload, at least 5 MiB. Streams are buffered part by part: a
+   * stream upload holds about `partSize × (queueSize + 2)` bytes of live buffers (the parts in
+   * flight, the part being filled and its concatenation), and a stream of unknown length can be at
+   * most `partSize × 10,000` bytes; uploads of known length raise the part size as needed. Bodies
+   * smaller than one part go up in a single PutObject.
+   * @default 8 MiB (40 MiB of live buffers with queueSize 3, about 170 MB peak RSS for the whole
+   * process; streams up to 78 GiB: raise it for larger dumps, e.g. 64 MiB for 625 GiB)
+   */
+  partSize?: number;
+  /**
+   * Parts sent at the same time, by uploads and by multipart copies. Each extra part in flight
+   * costs `partSize` bytes of memory during stream uploads.
+   * @default 3
+   */
+  queueSize?: number;
+  /**
+   * Server-side encryption of stored objects: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS).
+   * @default none requested (the bucket's default encryption applies)
+   */
+  serverSideEncryption?: "AES256" | "aws:kms";
+  /**
+   * KMS key ID or ARN for `aws:kms`; setting it implies `serverSideEncryption: "aws:kms"`.
+   * @default the account's AWS managed key (`aws/s3`)
+   */
+  sseKmsKeyId?: string;
+  /**
+   * Storage class of stored objects, e.g. `STANDARD`, `STANDARD_IA`, `ONEZONE_IA`, `INTELLIGENT_TIERING`,
+   * `GLACIER_IR`. Objects in `GLACIER` or `DEEP_ARCHIVE` must be restored before hoard can read them.
+   * @default the service's default (`STANDARD` on AWS)
+   */
+  storageClass?: string;
+  /**
+   * Objects larger than this are copied with a multipart copy (UploadPartCopy); smaller ones with
+   * one CopyObject request. At most 5 GiB, CopyObject's limit.
+   * @default 5 GiB
+   */
+  multipartCopyThreshold?: number;
+  /**
+   * Bytes per part of a multipart copy, from 5 MiB to 5 GiB; raised when an object would need more
+   * than 10,000 parts.
+   * @default 512 MiB
+   */
+  copyPartSize?: number;
+  /**
+   * Attempts per request, including the first, for errors worth retrying (throttling, 5xx, network).
+   * @default 3
+   */
+  maxAttempts?: number;
+  /**
+   * How long to wait for a TCP connection before giving up on an attempt, in milliseconds.
+   * @default 10_000
+   */
+  connectionTimeoutMs?: number;
+}
+
+/** The options checked, with every default filled in. */
+export interface ResolvedOptions {
+  bucket: string;
+  prefix: string;
+  endpoint: string | undefined;
+  partSize: number;
+  queueSize: number;
+  serverSideEncryption: "AES256" | "aws:kms" | undefined;
+  sseKmsKeyId: string | undefined;
+  storageClass: string | undefined;
+  multipartCopyThreshold: number;
+  copyPartSize: number;
+  clientConfig: S3ClientConfig;
+}
+
+function invalid(message: string): HoardError {
+  return new HoardError("INVALID_ARGUMENT", `s3: ${message}`);
+}
+
+function checkInteger(name: string, value: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
+    throw invalid(`${name} must be a whole number from ${minimum} to ${maximum}, got ${value}`);
+  }
+  return value;
+}
+
+/** Validates the options and fills in the defaults, so mistakes surface before the first request. */
+export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
+  if (!options.bucket || /[/\s]/.test(options.bucket)) throw invalid(`invalid bucket name "${options.bucket}"`);
+  let endpoint: string | undefined;
+  if (options.endpoint !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(options.endpoint);
+    } catch {
+      throw invalid(`invalid endpoint ${redactUrl(options.endpoint)}: use a URL such as http://127.0.0.1:7070`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw invalid(`endpoint ${redactUrl(options.endpoint)} must be http or https`);
+    }
+    endpoint = redactUrl(options.endpoint).replace(/\/$/, "");
+  }
+  const serverSideEncryption = options.serverSideEncryption ?? (options.sseKmsKeyId ? "aws:kms" : undefined);
+  if (serverSideEncryption !== undefined && serverSideEncryption !== "AES256" && serverSideEncryption !== "aws:kms") {
+    throw invalid(`unknown server-side encryption "${String(serverSideEncryption)}": use AES256 or aws:kms`);
+  }
+  if (options.sseKmsKeyId && serverSideEncryption !== "aws:kms") throw invalid("a KMS key ID needs server-side encryption aws:kms");
+  const credentials = options.credentials;
+  if (credentials && (!credentials.accessKeyId || !credentials.secretAccessKey)) {
+    throw invalid("credentials need both an access key ID and a secret access key");
+  }
+  const connectionTimeoutMs = checkInteger("connectionTimeoutMs", options.connectionTimeoutMs ?? 10_000, 1);
+  return {
+    bucket: options.bucket,
+    prefix: trimSlashes(options.prefix ?? ""),
+    endpoint,
+    partSize: checkInteger("partSize", options.partSize ?? 8 * mebibyte, minimumPartSize, maximumCopyObjectSize),
+    queueSize: checkInteger("queueSize", options.queueSize ?? 3, 1, 64),
+    serverSideEncryption,
+    sseKmsKeyId: options.sseKmsKeyId,
+    storageClass: options.storageClass,
+    multipartCopyThreshold: checkInteger(
+      "multipartCopyThreshold",
+      options.multipartCopyThreshold ?? maximumCopyObjectSize,
+      0,
+      maximumCopyObjectSize,
+    ),
+    copyPartSize: checkInteger("copyPartSize", options.copyPartSize ?? 512 * mebibyte, minimumPartSize, maximumCopyObjectSize),
+    clientConfig: {
+      region: options.region ?? memoized(regionOrDefault),
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+      credentials: credentials && {
+        accessKeyId: credentials.accessKeyId,
+        secretAccessKey: credentials.secretAccessKey,
+        ...(credentials.sessionToken && { sessionToken: credentials.sessionToken }),
+      },
+      maxAttempts: checkInteger("maxAttempts", options.maxAttempts ?? 3, 1, 20),
+      followRegionRedirects: true,
+      requestHandler: { connectionTimeout: connectionTimeoutMs },
+    },
+  };
+}
+
+/**
+ * The region the AWS SDK finds on its own (AWS_REGION, the profile), or `us-east-1` when nothing
+ * names one: S3-compatible services mostly ignore the region, and AWS redirects to the bucket's.
+ */
+async function regionOrDefault(): Promise<string> {
+  const probe = new S3Client({});
+  try {
+    return await probe.config.region();
+  } catch {
+    return "us-east-1";
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** Calls `provide` once, on first use; the SDK asks for the region before every request. */
+function memoized<T>(provide: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    value ??= provide();
+    return value;
+  };
+}
