@@ -93,7 +93,11 @@ async function openInput(
     log(logger, "info", `downloaded ${downloaded.bytes()} bytes`);
     source = createReadStream(file);
   } else {
-    source = source.pipe(downloaded.meter);
+    const download = source;
+    download.on("error", (error) => downloaded.meter.destroy(error));
+    // A driver that stops reading early must not leave the download (a file handle, an HTTP response) open.
+    downloaded.meter.on("close", () => download.destroy());
+    source = download.pipe(downloaded.meter);
   }
   const tarAt = layers.indexOf("tar");
   const compressions = layers.slice(tarAt + 1).reverse() as Array<Exclude<Layer, "tar">>;

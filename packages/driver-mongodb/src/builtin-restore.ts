@@ -1,0 +1,291 @@
+import type { Readable } from "node:stream";
+import { HoardError, type Logger, log } from "@hoard/core";
+import { BSON, type Document, MongoClient, type MongoClientOptions } from "mongodb";
+import { type ArchiveCollectionMetadata, type ArchiveNamespace, namespaceKey } from "./archive-format.js";
+import { type ArchiveEvent, readArchive } from "./archive-reader.js";
+import { exactBson } from "./builtin-dump.js";
+import { decompressByContent } from "./compression.js";
+import { parseMongoUrl } from "./connection-string.js";
+import { toMongoError } from "./errors.js";
+import { type CollectionMetadataDocument, createOptions, indexesToCreate, parseMetadata } from "./metadata.js";
+
+export interface BuiltinRestoreOptions {
+  url: string;
+  /** Drop each collection and view of the archive before restoring it. */
+  drop: boolean;
+  /** Documents per insert. */
+  batchSize: number;
+  /** An insert is sent once its documents reach this many bytes, whatever their number. @default 8 MiB */
+  batchBytes?: number;
+  /** Names the archive in messages. */
+  name: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  clientOptions?: MongoClientOptions;
+}
+
+/** One namespace of the archive and where it goes. */
+interface RestoreTarget {
+  source: ArchiveNamespace;
+  target: ArchiveNamespace;
+  kind: "collection" | "view";
+  metadata: CollectionMetadataDocument;
+  indexesCreated: boolean;
+}
+
+/** The connection and the URL it came from (for messages). */
+interface Connection {
+  client: MongoClient;
+  url: string;
+}
+
+interface RestorePlan {
+  targets: Map<string, RestoreTarget>;
+  /** Source namespaces whose data is read (to check it) but not restored. */
+  skipped: Set<string>;
+}
+
+/**
+ * Restores a mongodump archive (plain, or compressed with gzip, zstd or bzip2, found by content)
+ * with the MongoDB driver:
+ *
+ * 1. reads the prelude and plans where each namespace goes: into the URL's database when the URL
+ *    names one (like mongorestore --nsFrom='$db$.$collection$' --nsTo='<database>.$collection$'),
+ *    else into the database the archive names;
+ * 2. drops (when asked) and creates every collection with its options (capped, size, max,
+ *    validator, collation...);
+ * 3. inserts the documents in unordered batches as the archive is read, one batch in memory at a
+ *    time, waiting for each insert before reading further; any rejected document fails the restore;
+ * 4. creates each collection's indexes once its EOF block (and CRC) has been read, then the views.
+ *
+ * A damaged archive fails with CORRUPT_ARCHIVE; what was inserted before the damage stays, as with
+ * mongorestore. Users, roles, the oplog and time-series collections are not restored by this engine.
+ */
+export async function builtinRestore(input: Readable, options: BuiltinRestoreOptions): Promise<void> {
+  const targetDatabase = parseMongoUrl(options.url).database;
+  const decompressed = await decompressByContent(input, options.name);
+  if (decompressed.layers.length > 0) {
+    log(options.logger, "info", `mongodb: ${options.name} is compressed with ${decompressed.layers.join(" and ")}; decompressing`);
+  }
+  const events = readArchive(decompressed.stream, { name: options.name });
+  let client: MongoClient | undefined;
+  try {
+    const first = await events.next();
+    if (first.done || first.value.kind !== "prelude") {
+      throw new HoardError("CORRUPT_ARCHIVE", `mongodb: ${options.name} has no prelude`);
+    }
+    const plan = planRestore(first.value.collections, targetDatabase, options);
+    client = new MongoClient(options.url, { appName: "hoard", ...options.clientOptions });
+    await client.connect();
+    const connection = { client, url: options.url };
+    await prepareCollections(connection, plan, options);
+    await restoreData(connection, plan, events, options);
+  } catch (error) {
+    throw toMongoError(error, "restore", options.url);
+  } finally {
+    await events.return(undefined).catch(() => {});
+    await client?.close().catch(() => {});
+    input.destroy();
+  }
+}
+
+function planRestore(
+  collections: readonly ArchiveCollectionMetadata[],
+  targetDatabase: string | undefined,
+  options: BuiltinRestoreOptions,
+): RestorePlan {
+  const targets = new Map<string, RestoreTarget>();
+  const skipped = new Set<string>();
+  const claimed = new Map<string, string>();
+  for (const collection of collections) {
+    const source = { database: collection.database, collection: collection.collection };
+    const sourceKey = namespaceKey(source);
+    if (collection.type === "timeseries") {
+      throw new HoardError(
+        "UNSUPPORTED_FORMAT",
+        `mongodb: ${sourceKey} in ${options.name} is a time-series collection, which the built-in engine does not restore; install mongorestore (engine "tools")`,
+      );
+    }
+    const reason = skipReason(source);
+    if (reason) {
+      log(options.logger, "warn", `mongodb: skipping ${sourceKey || collection.collection}: ${reason}`);
+      skipped.add(sourceKey);
+      continue;
+    }
+    const target = { database: targetDatabase ?? source.database, collection: source.collection };
+    const targetKey = namespaceKey(target);
+    const other = claimed.get(targetKey);
+    if (other !== undefined) {
+      throw new HoardError(
+        "INVALID_ARGUMENT",
+        `mongodb: ${other} and ${sourceKey} of ${options.name} would both be restored into ${targetKey}; restore into a URL without a database to keep the archive's database names`,
+      );
+    }
+    claimed.set(targetKey, sourceKey);
+    const metadata = parseMetadata(collection.metadata, sourceKey, options.name);
+    // A view is whatever has a viewOn; `mongodump --viewsAsCollections` keeps the type "view" but
+    // drops viewOn and pipeline, and writes the view's documents as a collection's.
+    const kind = metadata.options?.viewOn !== undefined ? "view" : "collection";
+    targets.set(sourceKey, { source, target, kind, metadata, indexesCreated: false });
+  }
+  const into = targetDatabase === undefined ? "the databases the archive names" : `database ${targetDatabase}`;
+  log(options.logger, "info", `mongodb: restoring ${targets.size} collection(s) and view(s) into ${into} with the built-in engine`);
+  return { targets, skipped };
+}
+
+/** Namespaces only mongorestore knows how to restore: the oplog, users, roles and other system collections. */
+function skipReason(namespace: ArchiveNamespace): string | undefined {
+  if (namespace.database === "") return "the oplog is replayed only by mongorestore --oplogReplay";
+  if (namespace.collection.startsWith("$admin.")) return "users and roles are restored only by mongorestore";
+  if (namespace.collection.startsWith("system.") && namespace.collection !== "system.js") {
+    return "system collections are restored only by mongorestore";
+  }
+  return undefined;
+}
+
+async function prepareCollections(connection: Connection, plan: RestorePlan, options: BuiltinRestoreOptions): Promise<void> {
+  if (options.drop) {
+    for (const entry of plan.targets.values()) {
+      await runCommand(connection, entry.target, { drop: entry.target.collection }, "dropping", [26]);
+    }
+  }
+  for (const entry of plan.targets.values()) {
+    if (entry.kind !== "collection") continue;
+    const created = await runCommand(
+      connection,
+      entry.target,
+      { create: entry.target.collection, ...createOptions(entry.metadata.options) },
+      "creating",
+      [48],
+    );
+    if (!created) log(options.logger, "info", `mongodb: ${namespaceKey(entry.target)} exists; restoring into it`);
+  }
+}
+
+async function restoreData(
+  connection: Connection,
+  plan: RestorePlan,
+  events: AsyncGenerator<ArchiveEvent>,
+  options: BuiltinRestoreOptions,
+): Promise<void> {
+  const batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
+  const unannounced = new Map<string, RestoreTarget>();
+  let batch: { entry: RestoreTarget; documents: Document[]; bytes: number } | undefined;
+  const flush = async () => {
+    if (!batch || batch.documents.length === 0) return;
+    const { entry, documents } = batch;
+    batch = undefined;
+    await insert(connection, entry, documents);
+  };
+  const targetOf = (source: ArchiveNamespace): RestoreTarget | undefined => {
+    const key = namespaceKey(source);
+    if (plan.skipped.has(key)) return undefined;
+    const planned = plan.targets.get(key) ?? unannounced.get(key);
+    if (planned) return planned;
+    const reason = skipReason(source);
+    if (reason) {
+      log(options.logger, "warn", `mongodb: skipping ${key}: ${reason}`);
+      plan.skipped.add(key);
+      return undefined;
+    }
+    log(
+      options.logger,
+      "warn",
+      `mongodb: ${key} has data but no metadata in ${options.name}; restoring its documents without options or indexes`,
+    );
+    const target = { database: parseMongoUrl(options.url).database ?? source.database, collection: source.collection };
+    const entry: RestoreTarget = {
+      source,
+      target,
+      kind: "collection",
+      metadata: { indexes: [], collectionName: source.collection },
+      indexesCreated: true,
+    };
+    unannounced.set(key, entry);
+    return entry;
+  };
+
+  for await (const event of events) {
+    if (options.signal?.aborted) throw new HoardError("ABORTED", "mongodb: restore was stopped");
+    if (event.kind === "document") {
+      const entry = targetOf(event.namespace);
+      if (!entry) continue;
+      if (entry.kind === "view") {
+        throw new HoardError("CORRUPT_ARCHIVE", `mongodb: ${options.name} holds documents for the view ${namespaceKey(event.namespace)}`);
+      }
+      if (batch && batch.entry !== entry) await flush();
+      batch ??= { entry, documents: [], bytes: 0 };
+      batch.documents.push(BSON.deserialize(event.bytes, exactBson));
+      batch.bytes += event.bytes.length;
+      if (batch.documents.length >= options.batchSize || batch.bytes >= batchBytes) await flush();
+    } else if (event.kind === "namespace-end") {
+      const entry = targetOf(event.namespace);
+      if (!entry) continue;
+      if (batch?.entry === entry) await flush();
+      if (entry.kind === "collection" && !entry.indexesCreated) {
+        await createIndexes(connection, entry);
+        entry.indexesCreated = true;
+      }
+    }
+  }
+  await flush();
+  for (const entry of plan.targets.values()) {
+    if (entry.kind === "collection" && !entry.indexesCreated) await createIndexes(connection, entry);
+  }
+  for (const entry of plan.targets.values()) {
+    if (entry.kind !== "view") continue;
+    const created = await runCommand(
+      connection,
+      entry.target,
+      { create: entry.target.collection, ...createOptions(entry.metadata.options) },
+      "creating the view",
+      [48],
+    );
+    if (!created)
+      log(
+        options.logger,
+        "warn",
+        `mongodb: the view ${namespaceKey(entry.target)} exists; left as it is (restore with drop to replace it)`,
+      );
+  }
+}
+
+async function insert(connection: Connection, entry: RestoreTarget, documents: Document[]): Promise<void> {
+  const hasValidator = entry.metadata.options?.validator !== undefined;
+  try {
+    await connection.client
+      .db(entry.target.database)
+      .collection(entry.target.collection)
+      // Unordered: the server may apply the batch in any order and reports every rejected document.
+      // The data passed validation when it was written, so a restored validator does not re-judge it.
+      .insertMany(documents, { ordered: false, ...(hasValidator ? { bypassDocumentValidation: true } : {}) });
+  } catch (error) {
+    const rejected = (error as { writeErrors?: unknown[] }).writeErrors?.length;
+    const count = rejected ? ` (${rejected} of ${documents.length} documents rejected)` : "";
+    throw toMongoError(error, `restore (inserting into ${namespaceKey(entry.target)}${count})`, connection.url);
+  }
+}
+
+async function createIndexes(connection: Connection, entry: RestoreTarget): Promise<void> {
+  const indexes = indexesToCreate(entry.metadata.indexes);
+  if (indexes.length === 0) return;
+  await runCommand(connection, entry.target, { createIndexes: entry.target.collection, indexes }, "creating indexes on", []);
+}
+
+/** Runs a command on the namespace's database; returns false when it failed with one of the tolerated codes. */
+async function runCommand(
+  connection: Connection,
+  namespace: ArchiveNamespace,
+  command: Document,
+  action: string,
+  tolerated: number[],
+): Promise<boolean> {
+  try {
+    await connection.client.db(namespace.database).command(command);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "number" && tolerated.includes(code)) return false;
+    throw toMongoError(error, `restore (${action} ${namespaceKey(namespace)})`, connection.url);
+  }
+}

@@ -1,0 +1,31 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createDriverFromUrl, createMongoDriver } from "../src/index.ts";
+
+describe("createDriverFromUrl", () => {
+  const previous = process.env.HOARD_MONGODB_ENGINE;
+  afterEach(() => {
+    if (previous === undefined) delete process.env.HOARD_MONGODB_ENGINE;
+    else process.env.HOARD_MONGODB_ENGINE = previous;
+  });
+
+  it("makes a driver for mongodb:// and mongodb+srv:// URLs, with the password removed from its url", () => {
+    for (const url of ["mongodb://u:secret@a:1,b:2/shop?replicaSet=rs0", "mongodb+srv://u:secret@cluster.example.net/shop"]) {
+      const driver = createDriverFromUrl(url, { dumpOptions: [], restoreOptions: [] });
+      expect(driver.name).toBe("mongodb");
+      expect(driver.extension).toBe("archive");
+      expect(driver.url).not.toContain("secret");
+    }
+  });
+
+  it("takes the engine from HOARD_MONGODB_ENGINE and rejects an unknown one", () => {
+    process.env.HOARD_MONGODB_ENGINE = "builtin";
+    expect(() => createDriverFromUrl("mongodb://h/db", {})).not.toThrow();
+    process.env.HOARD_MONGODB_ENGINE = "fastest";
+    expect(() => createDriverFromUrl("mongodb://h/db", {})).toThrow(/unknown engine "fastest"/);
+  });
+
+  it("rejects URLs that are not MongoDB connection strings, and bad batch sizes", () => {
+    expect(() => createMongoDriver({ url: "postgresql://h/db" })).toThrow(/invalid URL/);
+    expect(() => createMongoDriver({ url: "mongodb://h/db", batchSize: 0 })).toThrow(/batchSize/);
+  });
+});

@@ -1,0 +1,56 @@
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import * as zlib from "node:zlib";
+import { createLocalStorage, type Driver, type Storage } from "@hoard/core";
+
+/** A local storage in a fresh directory, and a way to look at every file in it (temporary ones too). */
+export async function temporaryStorage(): Promise<{
+  storage: Storage;
+  directory: string;
+  files(): Promise<string[]>;
+  remove(): Promise<void>;
+}> {
+  const directory = await mkdtemp(join(tmpdir(), "hoard-mongodb-storage-"));
+  return {
+    storage: createLocalStorage({ directory }),
+    directory,
+    files: async () => (await readdir(directory, { recursive: true })).map(String),
+    remove: () => rm(directory, { recursive: true, force: true }),
+  };
+}
+
+/** Runs the driver's dump and gathers the archive (small test databases only). */
+export async function dumpToBuffer(driver: Driver): Promise<Buffer> {
+  const workDirectory = await mkdtemp(join(tmpdir(), "hoard-mongodb-work-"));
+  try {
+    const output = await driver.dump({ workDirectory });
+    if (output.kind !== "stream") throw new Error("the MongoDB driver dumps to a stream");
+    const chunks: Buffer[] = [];
+    for await (const chunk of output.stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  } finally {
+    await rm(workDirectory, { recursive: true, force: true });
+  }
+}
+
+/** Stores bytes under a key. */
+export async function put(storage: Storage, key: string, bytes: Buffer): Promise<void> {
+  await storage.upload(key, Readable.from([bytes]));
+}
+
+/**
+ * zstd-compresses bytes with Node's zlib where it has zstd (22.15+), else with the `zstd` program
+ * (Debian package zstd), which core's restore also uses to read .zst on older Node.js.
+ */
+export function zstdCompress(bytes: Buffer): Buffer {
+  const native = (zlib as unknown as { zstdCompressSync?: (input: Buffer) => Buffer }).zstdCompressSync;
+  if (native) return native(bytes);
+  const result = spawnSync("zstd", ["-q", "-c"], { input: bytes, maxBuffer: 1024 * 1024 * 1024 });
+  if (result.error || result.status !== 0) {
+    throw new Error(`zstd is needed for this test (apt-get install zstd): ${result.error?.message ?? result.stderr.toString()}`);
+  }
+  return result.stdout;
+}
