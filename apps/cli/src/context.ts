@@ -38,7 +38,11 @@ export function withStorageOptions<T>(yargs: Argv<T>) {
     .option("s3-sse", { type: "string", group: "S3:", choices: ["AES256", "aws:kms"], describe: "server-side encryption" })
     .option("s3-sse-kms-key-id", { type: "string", group: "S3:", describe: "KMS key for --s3-sse aws:kms" })
     .option("s3-storage-class", { type: "string", group: "S3:", describe: "storage class, e.g. STANDARD_IA" })
-    .option("s3-part-size", { type: "string", group: "S3:", describe: "multipart part size, e.g. 16MiB (memory: part size x (queue size + 2))" })
+    .option("s3-part-size", {
+      type: "string",
+      group: "S3:",
+      describe: "multipart part size, e.g. 16MiB (memory: part size x (queue size + 2))",
+    })
     .option("s3-queue-size", { type: "number", group: "S3:", describe: "parts uploaded at once" })
     .option("gcs-project", { type: "string", group: "Google Cloud Storage:", describe: "project id" })
     .option("gcs-key-file", {
