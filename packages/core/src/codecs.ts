@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { Duplex, type Transform } from "node:stream";
+import { Duplex, PassThrough, type Transform } from "node:stream";
 import * as zlib from "node:zlib";
 import { createGunzip } from "node:zlib";
 import unbzip2Stream from "unbzip2-stream";
@@ -56,7 +56,11 @@ function zstdProcess(): Duplex {
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-4096);
   });
-  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  // zstd reports a truncated or damaged input only through its exit status, after its stdout has
+  // ended: the readable side must not end before that status is known.
+  const output = new PassThrough();
+  child.stdout.pipe(output, { end: false });
+  const duplex = Duplex.from({ writable: child.stdin, readable: output });
   child.on("error", (error: NodeJS.ErrnoException) => {
     duplex.destroy(
       error.code === "ENOENT"
@@ -67,8 +71,10 @@ function zstdProcess(): Duplex {
         : error,
     );
   });
-  child.on("close", (code) => {
-    if (code !== 0 && code !== null) duplex.destroy(new HoardError("CORRUPT_ARCHIVE", `zstd: ${stderr.trim() || `exit ${code}`}`));
+  child.on("close", (code, signal) => {
+    if (code === 0) return output.end();
+    const status = code === null ? `killed by ${signal}` : `exit ${code}`;
+    duplex.destroy(new HoardError("CORRUPT_ARCHIVE", `zstd: ${stderr.trim() || status}`));
   });
   duplex.on("close", () => {
     if (child.exitCode === null) child.kill("SIGKILL");

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -21,7 +21,8 @@ export async function findExecutable(names: readonly string[], path = process.en
     for (const candidate of candidates) {
       try {
         await access(candidate, constants.X_OK);
-        return candidate;
+        // Directories pass an X_OK check too.
+        if ((await stat(candidate)).isFile()) return candidate;
       } catch {}
     }
   }

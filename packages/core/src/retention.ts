@@ -62,6 +62,11 @@ export function planRetention(backups: readonly BackupEntry[], policy: Retention
       throw new HoardError("INVALID_ARGUMENT", `${option} must be a whole number of at least 0, not ${count}`);
     }
   }
+  const { olderThanMs } = policy;
+  if (olderThanMs !== undefined && !(Number.isFinite(olderThanMs) && olderThanMs >= 0)) {
+    // NaN or a negative duration would put the cutoff in the future (or nowhere) and remove every backup.
+    throw new HoardError("INVALID_ARGUMENT", `olderThanMs must be a duration of at least 0 ms, not ${olderThanMs}`);
+  }
   if (!hasRetentionRule(policy)) {
     throw new HoardError(
       "INVALID_ARGUMENT",

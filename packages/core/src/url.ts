@@ -31,7 +31,7 @@ export function redactUrl(location: string): string {
   try {
     url = new URL(location);
   } catch {
-    return location.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
+    return location.replace(/\/\/([^/@:]*):[^@]*@/, "//$1:***@");
   }
   if (url.password) url.password = "***";
   for (const key of [...url.searchParams.keys()]) {
@@ -52,14 +52,32 @@ export interface StorageLocation {
 export function parseStorageUrl(location: string): StorageLocation {
   const scheme = schemeOf(location);
   if (scheme === "file") {
-    const path = location.startsWith("file:") ? fileURLToPath(location) : resolve(location);
-    return { scheme, bucket: "", path };
+    return { scheme, bucket: "", path: localPath(location) };
   }
   const url = parseUrl(location, "storage URL");
   if (!url.hostname) {
     throw new HoardError("INVALID_ARGUMENT", `storage URL needs a bucket: ${redactUrl(location)}`);
   }
-  return { scheme, bucket: url.hostname, path: trimSlashes(decodeURIComponent(url.pathname)) };
+  return { scheme, bucket: url.hostname, path: trimSlashes(decodePath(url.pathname, location)) };
+}
+
+function localPath(location: string): string {
+  if (!location.startsWith("file:")) return resolve(location);
+  try {
+    return fileURLToPath(location);
+  } catch (error) {
+    throw new HoardError("INVALID_ARGUMENT", `invalid file URL ${redactUrl(location)}: use file:///absolute/directory or a plain path`, {
+      cause: error,
+    });
+  }
+}
+
+function decodePath(path: string, location: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch (error) {
+    throw new HoardError("INVALID_ARGUMENT", `badly percent-encoded URL: ${redactUrl(location)}`, { cause: error });
+  }
 }
 
 /** Joins a storage location's path and a key with single slashes. */
@@ -75,14 +93,14 @@ export function trimSlashes(value: string): string {
 export function splitObjectUrl(location: string): { storageUrl: string; key: string } {
   const scheme = schemeOf(location);
   if (scheme === "file") {
-    const path = location.startsWith("file:") ? fileURLToPath(location) : resolve(location);
+    const path = localPath(location);
     const slash = path.lastIndexOf("/");
     return { storageUrl: pathToFileURL(path.slice(0, slash) || "/").toString(), key: path.slice(slash + 1) };
   }
   const url = parseUrl(location, "backup URL");
   const path = trimSlashes(url.pathname);
   const slash = path.lastIndexOf("/");
-  const key = decodeURIComponent(path.slice(slash + 1));
+  const key = decodePath(path.slice(slash + 1), location);
   if (!key) throw new HoardError("INVALID_ARGUMENT", `backup URL names no object: ${redactUrl(location)}`);
   url.pathname = slash < 0 ? "/" : `/${path.slice(0, slash)}`;
   return { storageUrl: url.toString().replace(/\/$/, ""), key };

@@ -37,7 +37,12 @@ describe("formatTimestamp", () => {
   });
 
   it("refuses an invalid date with INVALID_ARGUMENT", () => {
-    expect(isHoardError(thrown(() => formatTimestamp(new Date(Number.NaN))), "INVALID_ARGUMENT")).toBe(true);
+    expect(
+      isHoardError(
+        thrown(() => formatTimestamp(new Date(Number.NaN))),
+        "INVALID_ARGUMENT",
+      ),
+    ).toBe(true);
   });
 });
 
@@ -91,7 +96,12 @@ describe("validatePrefix", () => {
   });
 
   it.each(["", "/backup", "backup/", "bad\\prefix", "new\nline", "tab\there"])("rejects %j", (prefix) => {
-    expect(isHoardError(thrown(() => validatePrefix(prefix)), "INVALID_ARGUMENT")).toBe(true);
+    expect(
+      isHoardError(
+        thrown(() => validatePrefix(prefix)),
+        "INVALID_ARGUMENT",
+      ),
+    ).toBe(true);
   });
 });
 
@@ -105,8 +115,18 @@ describe("backupKey", () => {
   });
 
   it("refuses a bad prefix or date", () => {
-    expect(isHoardError(thrown(() => backupKey("/abs", date, "sql")), "INVALID_ARGUMENT")).toBe(true);
-    expect(isHoardError(thrown(() => backupKey("backup", new Date(Number.NaN), "sql")), "INVALID_ARGUMENT")).toBe(true);
+    expect(
+      isHoardError(
+        thrown(() => backupKey("/abs", date, "sql")),
+        "INVALID_ARGUMENT",
+      ),
+    ).toBe(true);
+    expect(
+      isHoardError(
+        thrown(() => backupKey("backup", new Date(Number.NaN), "sql")),
+        "INVALID_ARGUMENT",
+      ),
+    ).toBe(true);
   });
 
   it("is read back by parseBackupKey", () => {

@@ -92,7 +92,21 @@ describe("planRetention: policy validation", () => {
     ["Infinity", { keepMonthly: Number.POSITIVE_INFINITY }],
     ["a negative count next to a valid rule", { keepLast: 3, keepYearly: -2 }],
   ])("refuses %s with INVALID_ARGUMENT", (_name, policy) => {
-    expect(isHoardError(thrown(() => planRetention(backups, policy, now)), "INVALID_ARGUMENT")).toBe(true);
+    expect(
+      isHoardError(
+        thrown(() => planRetention(backups, policy, now)),
+        "INVALID_ARGUMENT",
+      ),
+    ).toBe(true);
+  });
+
+  it.each<[string, number]>([
+    ["NaN", Number.NaN],
+    ["a negative duration", -86_400_000],
+  ])("refuses older-than of %s with INVALID_ARGUMENT instead of removing every backup", (_name, olderThanMs) => {
+    const history = [entry("2026-01-01T00:00:00Z"), entry("2025-01-01T00:00:00Z")];
+    const error = thrown(() => planRetention(history, { olderThanMs }, new Date("2026-01-02T00:00:00Z")));
+    expect(isHoardError(error, "INVALID_ARGUMENT"), `got ${error === undefined ? "a plan" : String(error)}`).toBe(true);
   });
 
   it("accepts an empty list of backups", () => {
@@ -113,7 +127,10 @@ describe("planRetention: keep rules", () => {
     const plan = planRetention(backups, { keepLast: 3 }, now);
     expect(keptTimes(plan)).toEqual(["2026-01-05T00:00:00.000Z", "2026-01-04T00:00:00.000Z", "2026-01-03T00:00:00.000Z"]);
     expect(plan.keep.every((planned) => planned.reasons.join() === "last")).toBe(true);
-    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual(["2026-01-02T00:00:00.000Z", "2026-01-01T00:00:00.000Z"]);
+    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual([
+      "2026-01-02T00:00:00.000Z",
+      "2026-01-01T00:00:00.000Z",
+    ]);
     expect(plan.remove.every((planned) => planned.reasons.length === 0)).toBe(true);
   });
 
@@ -220,7 +237,12 @@ describe("planRetention: keep rules", () => {
   });
 
   it("treats 2027-01-01 as ISO week 53 of 2026", () => {
-    const backups = [entry("2026-12-28T00:00:00Z"), entry("2027-01-01T00:00:00Z"), entry("2027-01-04T00:00:00Z"), entry("2026-12-27T00:00:00Z")];
+    const backups = [
+      entry("2026-12-28T00:00:00Z"),
+      entry("2027-01-01T00:00:00Z"),
+      entry("2027-01-04T00:00:00Z"),
+      entry("2026-12-27T00:00:00Z"),
+    ];
     const plan = planRetention(backups, { keepWeekly: 3 }, now);
     expect(keptTimes(plan)).toEqual(["2027-01-04T00:00:00.000Z", "2027-01-01T00:00:00.000Z", "2026-12-27T00:00:00.000Z"]);
     expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual(["2026-12-28T00:00:00.000Z"]);
@@ -259,7 +281,13 @@ describe("planRetention: keep rules", () => {
       [older, b, c, a],
       [b, older, a, c],
     ];
-    for (const policy of [{ keepLast: 1 }, { keepLast: 2 }, { keepDaily: 1 }, { keepDaily: 2 }, { keepHourly: 5 }] satisfies RetentionPolicy[]) {
+    for (const policy of [
+      { keepLast: 1 },
+      { keepLast: 2 },
+      { keepDaily: 1 },
+      { keepDaily: 2 },
+      { keepHourly: 5 },
+    ] satisfies RetentionPolicy[]) {
       const plans = orders.map((order) => planRetention(order, policy, now));
       for (const plan of plans) expect(plan).toEqual(plans[0]);
     }
@@ -304,7 +332,10 @@ describe("planRetention: older-than", () => {
     const plan = planRetention(backups, { olderThanMs: 7 * day }, at);
     expect(keptTimes(plan)).toEqual(["2026-01-09T00:00:00.000Z", "2026-01-03T00:00:01.000Z", "2026-01-03T00:00:00.000Z"]);
     expect(plan.keep.every((planned) => planned.reasons.join() === "newer-than")).toBe(true);
-    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual(["2026-01-02T23:59:59.000Z", "2025-06-01T00:00:00.000Z"]);
+    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual([
+      "2026-01-02T23:59:59.000Z",
+      "2025-06-01T00:00:00.000Z",
+    ]);
   });
 
   it("removes everything when every backup is older than the cutoff", () => {
@@ -425,9 +456,13 @@ function oracle(backups: readonly BackupEntry[], policy: RetentionPolicy, at: Da
 
 const extensions = ["sql.gz", "dump.gz", "tar.gz", "sql", "archive.gz"];
 // Anchors near the awkward places: ISO week-years that differ from calendar years, a leap day.
-const anchors = ["2020-12-31T20:00:00Z", "2021-01-04T02:00:00Z", "2027-01-01T00:30:00Z", "2024-02-29T23:00:00Z", "2025-12-29T00:00:00Z"].map(
-  (iso) => Date.parse(iso),
-);
+const anchors = [
+  "2020-12-31T20:00:00Z",
+  "2021-01-04T02:00:00Z",
+  "2027-01-01T00:30:00Z",
+  "2024-02-29T23:00:00Z",
+  "2025-12-29T00:00:00Z",
+].map((iso) => Date.parse(iso));
 
 function randomCase(seed: number): { backups: BackupEntry[]; policy: RetentionPolicy; at: Date } {
   const random = prng(seed);
@@ -472,7 +507,13 @@ describe("planRetention: property test against a date-fns oracle", () => {
       const { backups, policy, at } = randomCase(seed);
       const context = `seed ${seed} (RETENTION_SEED=${seed} RETENTION_CASES=1), policy ${JSON.stringify(policy)}, now ${at.toISOString()}`;
       if (!hasRule(policy)) {
-        expect(isHoardError(thrown(() => planRetention(backups, policy, at)), "INVALID_ARGUMENT"), context).toBe(true);
+        expect(
+          isHoardError(
+            thrown(() => planRetention(backups, policy, at)),
+            "INVALID_ARGUMENT",
+          ),
+          context,
+        ).toBe(true);
         refused += 1;
         continue;
       }

@@ -49,6 +49,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       await driver.restore(input, { signal, logger, workDirectory });
     });
   } catch (error) {
+    if (signal?.aborted) throw new HoardError("ABORTED", `restore of ${key} aborted`, { cause: error });
     throw toHoardError(error, "INTERNAL", `restore of ${key} failed`);
   }
   const durationMs = Date.now() - started;

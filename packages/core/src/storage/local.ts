@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
@@ -24,7 +24,9 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
   const root = parseStorageUrl(options.directory).path;
   const pathOf = (key: string) => {
     const path = join(root, ...key.split("/"));
-    if (!key || key.startsWith("/") || relative(root, path).startsWith("..")) {
+    const inside = relative(root, path);
+    // "" is the root itself (a/.., .), whose temporary file would be written beside the root.
+    if (!key || key.startsWith("/") || inside === "" || inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
       throw new HoardError("INVALID_ARGUMENT", `invalid key "${key}"`);
     }
     return path;
@@ -107,7 +109,11 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
     },
     async copy(sourceKey, targetKey) {
       const source = pathOf(sourceKey);
-      await writeAtomically(targetKey, (temporary) => copyFile(source, temporary));
+      await writeAtomically(targetKey, (temporary) =>
+        copyFile(source, temporary).catch((error: unknown) => {
+          throw isMissing(error) ? new HoardError("NOT_FOUND", `local storage: ${sourceKey} does not exist`, { cause: error }) : error;
+        }),
+      );
     },
   };
 }

@@ -1,0 +1,230 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { archiveError, decompressor, type Layer, layersOf } from "../src/codecs.ts";
+import { HoardError, isHoardError } from "../src/errors.ts";
+import { findExecutable } from "../src/process.ts";
+
+/** Runs a compression program with `input` on stdin and returns its stdout. */
+function runProgram(program: string, args: string[], input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${program} exited ${code}: ${stderr}`))));
+    child.stdin.end(input);
+  });
+}
+
+function chunked(content: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < content.length; offset += size) chunks.push(content.subarray(offset, offset + size));
+  return chunks;
+}
+
+/** Pushes `input` through the decompressor for `layer` and collects what comes out. */
+async function decompress(layer: Exclude<Layer, "tar">, input: Buffer, chunkSize = 64 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(
+    Readable.from(chunked(input, chunkSize)),
+    decompressor(layer),
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk);
+        callback();
+      },
+    }),
+  );
+  return Buffer.concat(chunks);
+}
+
+/** Compressible but not trivial: repeated text with random bytes mixed in. */
+function sampleData(size: number): Buffer {
+  const text = Buffer.from("INSERT INTO everything VALUES (1, 'hoard', '\\x00ff', NULL);\n".repeat(Math.ceil(size / 120)));
+  return Buffer.concat([text, randomBytes(size - Math.min(size, text.length))]).subarray(0, size);
+}
+
+/** Compares bytes without vitest's element-by-element diff, which is very slow on megabytes. */
+function expectSameBytes(actual: unknown, expected: Buffer): void {
+  expect(Buffer.isBuffer(actual), String(actual)).toBe(true);
+  const bytes = actual as Buffer;
+  expect(bytes.length).toBe(expected.length);
+  expect(bytes.equals(expected), "content differs").toBe(true);
+}
+
+const nativeZstd = typeof (zlib as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === "function";
+
+describe("layersOf", () => {
+  it.each<[string, Layer[]]>([
+    ["backup-20260101000000.sql.gz", ["gz"]],
+    ["backup-20260101000000.sql.gzip", ["gz"]],
+    ["backup-20260101000000.dump.bz2", ["bz2"]],
+    ["backup-20260101000000.archive.zst", ["zst"]],
+    ["x.tar.gz", ["tar", "gz"]],
+    ["x.tgz", ["tar", "gz"]],
+    ["x.tar.bz2", ["tar", "bz2"]],
+    ["x.tbz2", ["tar", "bz2"]],
+    ["x.tbz", ["tar", "bz2"]],
+    ["x.tar", ["tar"]],
+    ["x.tar.zst", ["tar", "zst"]],
+    ["x.sql", []],
+    ["x", []],
+    ["gz", []],
+    ["x.SQL.GZ", ["gz"]],
+    ["x.TAR.GZ", ["tar", "gz"]],
+    ["backup-1.2.3.sql.gz", ["gz"]],
+    ["my.db.v2.tar.gz", ["tar", "gz"]],
+    ["x.gz.sql", []],
+    ["x.sql.gz.gz", ["gz", "gz"]],
+    ["dir.gz/backup-20260101000000.sql", []],
+    ["dir.v2/backup-20260101000000.sql.gz", ["gz"]],
+  ])("%s -> %j", (name, layers) => {
+    expect(layersOf(name)).toEqual(layers);
+  });
+});
+
+describe("decompressor: gz", () => {
+  it("round-trips data compressed by node:zlib, in small and large chunks", async () => {
+    const data = sampleData(4 * 1024 * 1024 + 17);
+    expectSameBytes(await decompress("gz", zlib.gzipSync(data, { level: 6 })), data);
+    const small = data.subarray(0, 100_000);
+    expectSameBytes(await decompress("gz", zlib.gzipSync(small), 7), small);
+  });
+
+  it("round-trips an empty file", async () => {
+    expect(await decompress("gz", zlib.gzipSync(Buffer.alloc(0)))).toEqual(Buffer.alloc(0));
+  });
+
+  it("reads concatenated gzip members as one stream", async () => {
+    const compressed = Buffer.concat([zlib.gzipSync(Buffer.from("first ")), zlib.gzipSync(Buffer.from("second"))]);
+    expect((await decompress("gz", compressed)).toString()).toBe("first second");
+  });
+
+  it("fails on truncated gzip", async () => {
+    const compressed = zlib.gzipSync(sampleData(256 * 1024));
+    await expect(decompress("gz", compressed.subarray(0, compressed.length - 100))).rejects.toThrow(/unexpected end/i);
+    await expect(decompress("gz", compressed.subarray(0, compressed.length - 4))).rejects.toThrow();
+  });
+
+  it("fails on data that is not gzip", async () => {
+    await expect(decompress("gz", Buffer.from("this is plain SQL, not gzip"))).rejects.toThrow(/header/i);
+  });
+
+  it("fails on gzip with a flipped byte in the middle", async () => {
+    const compressed = Buffer.from(zlib.gzipSync(sampleData(64 * 1024)));
+    compressed[Math.floor(compressed.length / 2)] = (compressed[Math.floor(compressed.length / 2)] as number) ^ 0xff;
+    await expect(decompress("gz", compressed)).rejects.toThrow();
+  });
+});
+
+describe("decompressor: bz2", () => {
+  it("has the bzip2 program to make test data", async () => {
+    expect(await findExecutable(["bzip2"]), "install bzip2 (apt-get install bzip2) to run the bz2 tests").toBeDefined();
+  });
+
+  it("round-trips data compressed by the bzip2 program", async () => {
+    const data = sampleData(400 * 1024 + 5);
+    const compressed = await runProgram("bzip2", ["-c", "-9"], data);
+    expect(compressed.subarray(0, 3).toString()).toBe("BZh");
+    expectSameBytes(await decompress("bz2", compressed), data);
+    expectSameBytes(await decompress("bz2", compressed, 1000), data);
+  });
+
+  it("round-trips a file of several bzip2 blocks (100 kB blocks with -1)", async () => {
+    const data = randomBytes(350 * 1024);
+    expectSameBytes(await decompress("bz2", await runProgram("bzip2", ["-c", "-1"], data)), data);
+  });
+
+  it("fails on truncated bz2", async () => {
+    const compressed = await runProgram("bzip2", ["-c"], sampleData(200 * 1024));
+    await expect(decompress("bz2", compressed.subarray(0, compressed.length >> 1))).rejects.toThrow();
+    await expect(decompress("bz2", compressed.subarray(0, compressed.length - 10))).rejects.toThrow();
+  });
+
+  it("fails on data that is not bz2", async () => {
+    await expect(decompress("bz2", Buffer.from("plain text, no magic"))).rejects.toThrow(/magic/i);
+  });
+});
+
+describe("decompressor: zst", () => {
+  async function zstdCompress(data: Buffer): Promise<Buffer> {
+    if (await findExecutable(["zstd"])) return runProgram("zstd", ["-c", "-q", "-3"], data);
+    const native = (zlib as unknown as { zstdCompressSync?: (data: Buffer) => Buffer }).zstdCompressSync;
+    if (!native) throw new Error("neither the zstd program nor zlib zstd is available to make test data");
+    return native(data);
+  }
+
+  it("round-trips zstd data (zlib's zstd on Node.js 22.15+, the zstd program before)", async () => {
+    const data = sampleData(2 * 1024 * 1024 + 3);
+    const compressed = await zstdCompress(data);
+    expect(compressed.readUInt32LE(0)).toBe(0xfd2fb528);
+    expectSameBytes(await decompress("zst", compressed), data);
+  });
+
+  it("fails on truncated zstd data instead of returning a shorter result", async () => {
+    const compressed = await zstdCompress(sampleData(1024 * 1024));
+    for (const cut of [5, 1000, compressed.length >> 1]) {
+      const outcome = await decompress("zst", compressed.subarray(0, compressed.length - cut)).then(
+        (output) => `accepted a zstd file cut by ${cut} bytes and returned ${output.length} bytes`,
+        (error: unknown) => error,
+      );
+      expect(outcome, `cut by ${cut}`).toBeInstanceOf(Error);
+      // Through the zstd program the error is ours; zlib's own errors are mapped later by the restore pipeline.
+      if (!nativeZstd) expect(isHoardError(outcome, "CORRUPT_ARCHIVE"), String(outcome)).toBe(true);
+    }
+  });
+
+  it("fails on data that is not zstd", async () => {
+    await expect(decompress("zst", Buffer.from("definitely not zstd data"))).rejects.toThrow();
+  });
+
+  it("without zlib zstd and without the zstd program, fails with UNSUPPORTED_FORMAT (with zlib zstd, still decompresses)", async () => {
+    const data = Buffer.from("zstd without a program");
+    const compressed = await zstdCompress(data);
+    const path = process.env.PATH;
+    process.env.PATH = "";
+    try {
+      const result = await decompress("zst", compressed).then(
+        (output) => output,
+        (error: unknown) => error,
+      );
+      if (nativeZstd) {
+        expectSameBytes(result, data);
+      } else {
+        expect(isHoardError(result, "UNSUPPORTED_FORMAT"), String(result)).toBe(true);
+        expect((result as Error).message).toMatch(/install zstd|22\.15/);
+      }
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
+
+describe("archiveError", () => {
+  it("turns decompression errors into CORRUPT_ARCHIVE naming the object", () => {
+    const cause = new Error("unexpected end of file");
+    const error = archiveError(cause, "backup-20260101000000.sql.gz");
+    expect(error.code).toBe("CORRUPT_ARCHIVE");
+    expect(error.message).toContain("backup-20260101000000.sql.gz");
+    expect(error.message).toContain("unexpected end of file");
+    expect(error.cause).toBe(cause);
+    expect(archiveError("text", "x.gz").message).toContain("text");
+  });
+
+  it("keeps meaningful HoardErrors and rewraps INTERNAL ones", () => {
+    const unsupported = new HoardError("UNSUPPORTED_FORMAT", "no zstd");
+    expect(archiveError(unsupported, "x.zst")).toBe(unsupported);
+    const internal = new HoardError("INTERNAL", "oops");
+    const wrapped = archiveError(internal, "x.gz");
+    expect(wrapped.code).toBe("CORRUPT_ARCHIVE");
+    expect(wrapped.cause).toBe(internal);
+  });
+});
