@@ -24,6 +24,8 @@ export interface StorageArguments {
   gcsProject?: string;
   gcsKeyFile?: string;
   gcsEndpoint?: string;
+  gcsStorageClass?: string;
+  gcsChunkSize?: string;
 }
 
 export function withStorageOptions<T>(yargs: Argv<T>) {
@@ -50,7 +52,13 @@ export function withStorageOptions<T>(yargs: Argv<T>) {
       group: "Google Cloud Storage:",
       describe: "service-account key file (default: Application Default Credentials)",
     })
-    .option("gcs-endpoint", { type: "string", group: "Google Cloud Storage:", describe: "API endpoint, for emulators" });
+    .option("gcs-endpoint", { type: "string", group: "Google Cloud Storage:", describe: "API endpoint, for emulators" })
+    .option("gcs-storage-class", { type: "string", group: "Google Cloud Storage:", describe: "storage class, e.g. NEARLINE" })
+    .option("gcs-chunk-size", {
+      type: "string",
+      group: "Google Cloud Storage:",
+      describe: "resumable upload chunk, e.g. 16MiB (memory: about two chunks)",
+    });
 }
 
 export function storageSettings(args: StorageArguments): StorageSettings {
@@ -66,6 +74,8 @@ export function storageSettings(args: StorageArguments): StorageSettings {
     gcsProject: args.gcsProject,
     gcsKeyFile: args.gcsKeyFile,
     gcsEndpoint: args.gcsEndpoint,
+    gcsStorageClass: args.gcsStorageClass,
+    gcsChunkSize: args.gcsChunkSize,
     // Inline service-account credentials only from the environment, never from argv.
     gcsClientEmail: process.env.HOARD_GCS_CLIENT_EMAIL,
     gcsPrivateKey: process.env.HOARD_GCS_PRIVATE_KEY,
