@@ -123,6 +123,10 @@ function lastMeaningfulLine(text: string): string {
 export function toolOutput(executable: string, options: ToolOptions): Readable {
   const tool = startTool(executable, options, "ignore");
   const output = new PassThrough();
+  // The tool can fail before anyone consumes the stream (while a pipeline is still being set up).
+  // Consumers learn of it through the stream's errored state, which pipeline() and finished()
+  // report; without this listener, the early 'error' event would crash the process instead.
+  output.on("error", () => {});
   let stdoutEnded = false;
   tool.child.stdout?.on("end", () => {
     stdoutEnded = true;

@@ -407,3 +407,19 @@ describe("requireExecutable", () => {
     expect((error as Error).message).toBe("pg_dump-x or pg_dump-y not found on PATH: install the PostgreSQL client");
   });
 });
+
+describe("toolOutput before anyone reads it", () => {
+  it("keeps a failure that happens before a consumer attaches, without crashing the process", async () => {
+    const { finished } = await import("node:stream/promises");
+    const output = toolOutput(process.execPath, {
+      label: "early-failure",
+      args: ["-e", "process.stderr.write('gone at once\\n'); process.exit(3)"],
+    });
+    // Let the tool exit and the stream fail while nothing listens, as when a pipeline is still being set up.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(output.destroyed).toBe(true);
+    const error = await finished(output).catch((caught: unknown) => caught);
+    expect(isHoardError(error, "TOOL_FAILED")).toBe(true);
+    expect((error as Error).message).toBe("early-failure failed (exit code 3): gone at once");
+  });
+});
