@@ -306,7 +306,7 @@ async function measureSize(
     uncompressedDumpBytes,
     loadAverageBefore,
     variants: results,
-    targets: checkTargets(sizeMegabytes, results),
+    targets: checkTargets(sizeMegabytes, results, shared.target.name.split(" ")[0]),
   };
 }
 
