@@ -49,6 +49,13 @@ export function describeDriverRoundTrip(name: string, options: DriverRoundTripOp
       if (directory) await rm(directory, { recursive: true, force: true });
     });
 
+    it("reads the fixture: an empty database's snapshot differs from the seeded one", async () => {
+      // Without this, a snapshot that reads nothing would make every round trip pass. Failing to
+      // read an empty database (its tables are missing) counts as differing.
+      const empty = await options.snapshot(await options.createDatabase()).catch((error: unknown) => ({ unreadable: String(error) }));
+      expect(empty).not.toEqual(expected);
+    });
+
     for (const mode of ["stream", "file"] as const) {
       it(
         `backs up in ${mode} mode and restores into an empty database exactly`,
