@@ -60,7 +60,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const signal = controller.signal;
   try {
     return await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
-      const output = await driver.dump({ signal, logger, workDirectory: join(workDirectory) });
+      const output = await driver.dump({ signal, logger, workDirectory });
       const extension = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
       const key = backupKey(options.prefix ?? "backup", options.now ?? new Date(), extension);
       // Best effort: a store may forbid looking up a missing key (S3 without s3:ListBucket answers 403).

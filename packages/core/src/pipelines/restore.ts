@@ -86,6 +86,11 @@ async function openInput(
 ): Promise<RestoreInput> {
   const layers = layersOf(key);
   const name = key.slice(key.lastIndexOf("/") + 1);
+  const tarAt = layers.indexOf("tar");
+  // Checked before downloading anything: the layers come from the name alone.
+  if (tarAt > 0) {
+    throw new HoardError("UNSUPPORTED_FORMAT", `${name}: compression inside a tar archive is not supported`);
+  }
   let source: Readable = await storage.download(key, { signal });
   const downloaded = progressMeter(logger, "download");
   if (mode === "file") {
@@ -100,7 +105,6 @@ async function openInput(
     downloaded.meter.on("close", () => download.destroy());
     source = download.pipe(downloaded.meter);
   }
-  const tarAt = layers.indexOf("tar");
   const compressions = layers.slice(tarAt + 1).reverse() as Array<Exclude<Layer, "tar">>;
   let stream = source;
   for (const layer of compressions) stream = chain(stream, decompressor(layer), name);
@@ -116,9 +120,6 @@ async function openInput(
     await pipeline(stream, extractTar({ cwd: directory, strict: true, preservePaths: false }), { signal });
   } catch (error) {
     throw archiveError(error, name);
-  }
-  if (layers.slice(0, tarAt).length > 0) {
-    throw new HoardError("UNSUPPORTED_FORMAT", `${name}: compression inside a tar archive is not supported`);
   }
   const entries = await readdir(directory, { withFileTypes: true });
   if (entries.length === 1 && entries[0]?.isFile()) {
