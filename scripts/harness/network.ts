@@ -34,3 +34,51 @@ export function acceptsConnections(host: string, port: number, timeoutMs = 1_000
     socket.once("error", () => finish(false));
   });
 }
+
+/** A TCP server on loopback that accepts connections, reads what it is sent and never answers. */
+export interface SilentServer {
+  host: string;
+  port: number;
+  /** `http://127.0.0.1:PORT`, for HTTP clients. */
+  url: string;
+  /** How many connections it has accepted so far. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a silent peer: the hung endpoint or database host of a hang test. Every accepted socket
+ * is kept open and ignored until close(), which destroys them all.
+ */
+export function startSilentServer(): Promise<SilentServer> {
+  const sockets = new Set<import("node:net").Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on("data", () => {});
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  return new Promise((resolveServer, reject) => {
+    server.once("error", reject);
+    server.listen(0, loopbackHost, () => {
+      const address = server.address();
+      if (address === null || typeof address === "string") {
+        reject(new Error("could not read the port of a listening socket"));
+        return;
+      }
+      resolveServer({
+        host: loopbackHost,
+        port: address.port,
+        url: `http://${loopbackHost}:${address.port}`,
+        connections: () => accepted,
+        close: () =>
+          new Promise<void>((resolveClosed) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => resolveClosed());
+          }),
+      });
+    });
+  });
+}

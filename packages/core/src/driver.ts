@@ -30,6 +30,13 @@ export interface RestoreContext {
   signal?: AbortSignal;
   logger?: Logger;
   workDirectory: string;
+  /**
+   * false (the default): the driver checks the target first and fails with TARGET_NOT_EMPTY,
+   * before changing anything, when it already holds data (tables, collections, ...).
+   * true: restore over it; objects that the backup contains are dropped and replaced, others are
+   * left alone. Set by `hoard restore --replace`.
+   */
+  replace?: boolean;
 }
 
 /**

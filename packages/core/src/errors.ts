@@ -9,6 +9,7 @@ export type HoardErrorCode =
   | "TOOL_FAILED"
   | "NOT_FOUND"
   | "ALREADY_EXISTS"
+  | "TARGET_NOT_EMPTY"
   | "ACCESS_DENIED"
   | "UNAUTHENTICATED"
   | "UNREACHABLE"
@@ -16,6 +17,7 @@ export type HoardErrorCode =
   | "UNSUPPORTED_FORMAT"
   | "ABORTED"
   | "STORAGE_FAILED"
+  | "DISK_FULL"
   | "INTERNAL";
 
 const marker = Symbol.for("hoard.error");

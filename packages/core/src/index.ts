@@ -14,6 +14,6 @@ export * from "./process.js";
 export * from "./registry.js";
 export * from "./retention.js";
 export { createLocalStorage, type LocalStorageOptions } from "./storage/local.js";
-export type * from "./storage.js";
+export * from "./storage.js";
 export { downloadFile, transfer, uploadFile } from "./transfer.js";
 export * from "./url.js";

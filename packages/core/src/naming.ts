@@ -55,3 +55,19 @@ export function parseBackupKey(key: string, prefix?: string): Omit<BackupEntry, 
   if (!time) return undefined;
   return { key, prefix: keyPrefix, time, extension };
 }
+
+/**
+ * Checks an object key as every store must before using it: relative, `/`-separated, no empty,
+ * `.` or `..` segment (which would escape the storage's root or alias another key), no backslash
+ * or control character. Returns the key; throws INVALID_ARGUMENT naming the store otherwise.
+ */
+export function checkKey(key: string, store: string): string {
+  const segments = key.split("/");
+  const bad =
+    !key ||
+    key.includes("\\") ||
+    [...key].some((character) => character.charCodeAt(0) < 0x20) ||
+    segments.some((segment) => segment === "" || segment === "." || segment === "..");
+  if (bad) throw new HoardError("INVALID_ARGUMENT", `${store}: invalid key "${key}": use /-separated names without empty, . or .. parts`);
+  return key;
+}

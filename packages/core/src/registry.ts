@@ -5,7 +5,7 @@ import type { Driver } from "./driver.js";
 import { HoardError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { createLocalStorage } from "./storage/local.js";
-import type { Storage } from "./storage.js";
+import type { CommonStorageSettings, Storage } from "./storage.js";
 import { redactUrl, schemeOf } from "./url.js";
 
 /** Options a driver gets besides its URL. */
@@ -15,10 +15,16 @@ export interface DriverSettings {
   /** Extra arguments for the restore tool, passed through as they are. */
   restoreOptions?: string[];
   logger?: Logger;
+  /**
+   * How long to wait for the database server to accept a connection and answer, in milliseconds;
+   * a host that accepts TCP and never answers fails with UNREACHABLE naming the host.
+   * @default 15_000
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Options a storage gets besides its URL, e.g. `{ s3Endpoint: "http://..." }`; each plugin documents its own. */
-export type StorageSettings = Record<string, string | number | boolean | undefined>;
+export type StorageSettings = CommonStorageSettings & Record<string, string | number | boolean | undefined>;
 
 /** What a driver package exports for the registry. */
 export interface DriverPlugin {

@@ -31,7 +31,8 @@ export function redactUrl(location: string): string {
   try {
     url = new URL(location);
   } catch {
-    return location.replace(/\/\/([^/@:]*):[^@]*@/, "//$1:***@");
+    // The user information ends at the authority's last "@": a password may hold unencoded "@", "/", "?" or "#".
+    return location.replace(/\/\/([^/@:]*):.*@/s, "//$1:***@");
   }
   if (url.password) url.password = "***";
   for (const key of [...url.searchParams.keys()]) {

@@ -4,13 +4,15 @@ import type { Storage } from "../storage.js";
 export interface ListOptions {
   /** Only backups named `<prefix>-<timestamp>.<ext>`; all backup-shaped names when omitted. */
   prefix?: string;
+  /** Stops the listing; it then fails with ABORTED. */
+  signal?: AbortSignal;
 }
 
 /** Every backup in a storage, newest first. Objects that are not named like backups are ignored. */
 export async function listBackups(storage: Storage, options: ListOptions = {}): Promise<BackupEntry[]> {
   const found: BackupEntry[] = [];
   const listPrefix = options.prefix === undefined ? "" : `${options.prefix}-`;
-  for await (const object of storage.list(listPrefix)) {
+  for await (const object of storage.list(listPrefix, { signal: options.signal })) {
     const parsed = parseBackupKey(object.key, options.prefix);
     if (parsed) found.push({ ...parsed, size: object.size });
   }

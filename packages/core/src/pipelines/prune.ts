@@ -14,6 +14,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   logger?: Logger;
   now?: Date;
+  /** Stops the prune between (and during) storage calls; it then fails with ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface PruneResult extends PrunePlan {
@@ -23,12 +25,12 @@ export interface PruneResult extends PrunePlan {
 /** Lists the backups of one prefix, plans with the retention policy, and deletes the rest. */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   const prefix = validatePrefix(options.prefix ?? "backup");
-  const backups = await listBackups(options.storage, { prefix });
+  const backups = await listBackups(options.storage, { prefix, signal: options.signal });
   const plan = planRetention(backups, options.policy, options.now ?? new Date());
   if (!options.dryRun) {
     for (const { backup } of plan.remove) {
       try {
-        await options.storage.delete(backup.key);
+        await options.storage.delete(backup.key, { signal: options.signal });
       } catch (error) {
         throw toHoardError(error, "STORAGE_FAILED", `prune stopped while deleting ${backup.key}`);
       }

@@ -29,6 +29,12 @@ export interface RestoreOptions {
   logger?: Logger;
   signal?: AbortSignal;
   temporaryDirectory?: string;
+  /**
+   * Restore into a database that already holds data, dropping and replacing the objects the
+   * backup contains. Without it, a non-empty target fails with TARGET_NOT_EMPTY before anything
+   * is changed. @default false
+   */
+  replace?: boolean;
 }
 
 export interface RestoreResult {
@@ -46,7 +52,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   try {
     await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
       const input = await openInput(storage, key, options.mode ?? "stream", workDirectory, logger, signal);
-      await driver.restore(input, { signal, logger, workDirectory });
+      await driver.restore(input, { signal, logger, workDirectory, replace: options.replace ?? false });
     });
   } catch (error) {
     if (signal?.aborted) throw new HoardError("ABORTED", `restore of ${key} aborted`, { cause: error });
