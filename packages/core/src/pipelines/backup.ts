@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { create as createTar } from "tar";
 import type { Driver, DumpOutput } from "../driver.js";
-import { HoardError, isHoardError, toHoardError } from "../errors.js";
+import { diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 import { backupKey } from "../naming.js";
 import type { Storage, StorageObject } from "../storage.js";
@@ -52,6 +52,13 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   if (mode !== "stream" && mode !== "file") {
     throw new HoardError("INVALID_ARGUMENT", `unknown mode "${String(mode)}": use stream or file`);
   }
+  const level = options.compressionLevel ?? 6;
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new HoardError(
+      "INVALID_ARGUMENT",
+      `invalid compression level ${String(options.compressionLevel)}: use a whole number from 0 to 9`,
+    );
+  }
   const started = Date.now();
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
@@ -64,7 +71,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       const extension = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
       const key = backupKey(options.prefix ?? "backup", options.now ?? new Date(), extension);
       // Best effort: a store may forbid looking up a missing key (S3 without s3:ListBucket answers 403).
-      const taken = await storage.exists(key).catch((error: unknown) => {
+      const taken = await storage.exists(key, { signal }).catch((error: unknown) => {
         if (isHoardError(error, "ACCESS_DENIED")) return false;
         throw error;
       });
@@ -124,13 +131,17 @@ async function fileToStorage(
 ): Promise<StorageObject> {
   const file = join(workDirectory, key.replaceAll("/", "_"));
   const dumped = progressMeter(options.logger, "dump");
-  await pipeline(
-    dumpSource(output),
-    dumped.meter,
-    createGzip({ level: options.compressionLevel ?? 6 }),
-    createWriteStream(file, { mode: 0o600 }),
-    { signal },
-  );
+  try {
+    await pipeline(
+      dumpSource(output),
+      dumped.meter,
+      createGzip({ level: options.compressionLevel ?? 6 }),
+      createWriteStream(file, { mode: 0o600 }),
+      { signal },
+    );
+  } catch (error) {
+    throw diskFullError(error, workDirectory, "writing the dump to a temporary file") ?? error;
+  }
   const { size } = await stat(file);
   log(options.logger, "info", `dumped ${dumped.bytes()} bytes, ${size} compressed; uploading`);
   const store = storage.upload(key, createReadStream(file), {

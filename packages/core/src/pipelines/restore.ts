@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { extract as extractTar } from "tar";
 import { archiveError, decompressor, type Layer, layersOf } from "../codecs.js";
 import type { Driver, RestoreInput } from "../driver.js";
-import { HoardError, toHoardError } from "../errors.js";
+import { describeError, diskFullError, downloadError, HoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 import type { Storage } from "../storage.js";
 import { latestBackup } from "./list.js";
@@ -55,7 +55,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       await driver.restore(input, { signal, logger, workDirectory, replace: options.replace ?? false });
     });
   } catch (error) {
-    if (signal?.aborted) throw new HoardError("ABORTED", `restore of ${key} aborted`, { cause: error });
+    if (signal?.aborted) {
+      // The driver knows what state it left the database in ("may be partially restored", "rolled back"): keep its word.
+      if (HoardError.isInstance(error) && error.code === "ABORTED") throw error;
+      throw new HoardError("ABORTED", `restore of ${key} aborted (${describeError(error)})`, { cause: error });
+    }
     throw toHoardError(error, "INTERNAL", `restore of ${key} failed`);
   }
   const durationMs = Date.now() - started;
@@ -65,7 +69,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
 
 async function resolveKey(options: RestoreOptions): Promise<string> {
   if (options.key !== undefined) {
-    if (!(await options.storage.exists(options.key))) {
+    if (!(await options.storage.exists(options.key, { signal: options.signal }))) {
       throw new HoardError("NOT_FOUND", `no backup ${options.key} in ${options.storage.url}`);
     }
     return options.key;
@@ -97,19 +101,22 @@ async function openInput(
   if (tarAt > 0) {
     throw new HoardError("UNSUPPORTED_FORMAT", `${name}: compression inside a tar archive is not supported`);
   }
-  let source: Readable = await storage.download(key, { signal });
+  const download = await storage.download(key, { signal });
   const downloaded = progressMeter(logger, "download");
+  // Tell a failed read (the store, the network) from a failed write (the local disk) or a damaged archive.
+  download.on("error", (error) => downloaded.meter.destroy(downloadError(error, storage.url, key)));
+  // A driver that stops reading early must not leave the download (a file handle, an HTTP response) open.
+  downloaded.meter.on("close", () => download.destroy());
+  let source: Readable = download.pipe(downloaded.meter);
   if (mode === "file") {
     const file = join(workDirectory, "download");
-    await pipeline(source, downloaded.meter, createWriteStream(file, { mode: 0o600 }), { signal });
+    try {
+      await pipeline(source, createWriteStream(file, { mode: 0o600 }), { signal });
+    } catch (error) {
+      throw diskFullError(error, workDirectory, `downloading ${name}`) ?? downloadError(error, storage.url, key);
+    }
     log(logger, "info", `downloaded ${downloaded.bytes()} bytes`);
     source = createReadStream(file);
-  } else {
-    const download = source;
-    download.on("error", (error) => downloaded.meter.destroy(error));
-    // A driver that stops reading early must not leave the download (a file handle, an HTTP response) open.
-    downloaded.meter.on("close", () => download.destroy());
-    source = download.pipe(downloaded.meter);
   }
   const compressions = layers.slice(tarAt + 1).reverse() as Array<Exclude<Layer, "tar">>;
   let stream = source;
@@ -125,7 +132,7 @@ async function openInput(
   try {
     await pipeline(stream, extractTar({ cwd: directory, strict: true, preservePaths: false }), { signal });
   } catch (error) {
-    throw archiveError(error, name);
+    throw diskFullError(error, directory, `unpacking ${name}`) ?? archiveError(error, name);
   }
   const entries = await readdir(directory, { withFileTypes: true });
   if (entries.length === 1 && entries[0]?.isFile()) {
