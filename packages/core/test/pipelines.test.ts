@@ -859,7 +859,7 @@ describe("schedule", () => {
     expect(finished).toBe(started);
     const skipped = logger.events.filter((event) => event.type === "schedule-skipped");
     expect(skipped.length).toBeGreaterThanOrEqual(1);
-    expect(skipped[0]).toEqual({ type: "schedule-skipped", reason: "the previous run is still going" });
+    expect(skipped[0]).toEqual({ type: "schedule-skipped", reason: "the previous run is still going (started less than a minute ago)" });
   });
 
   it("stop() waits for a running run to finish", async () => {

@@ -33,6 +33,7 @@ export function validateCron(expression: string): void {
 export function schedule<T>(options: ScheduleOptions<T>): Schedule {
   validateCron(options.expression);
   let running: Promise<void> | undefined;
+  let runStarted = 0;
   let controller = new AbortController();
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -42,10 +43,16 @@ export function schedule<T>(options: ScheduleOptions<T>): Schedule {
     options.expression,
     () => {
       if (running) {
-        options.logger?.event({ type: "schedule-skipped", reason: "the previous run is still going" });
+        // Said every time, with how long the run has been going, so a run that hangs is loud, not silent.
+        const minutes = Math.floor((Date.now() - runStarted) / 60_000);
+        options.logger?.event({
+          type: "schedule-skipped",
+          reason: `the previous run is still going (started ${minutes < 1 ? "less than a minute" : `${minutes} min`} ago)`,
+        });
         return;
       }
       controller = new AbortController();
+      runStarted = Date.now();
       running = options
         .run(controller.signal)
         .then(
