@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -138,21 +138,62 @@ describe("failures leave nothing that looks like a backup", () => {
     expect(await storedKeys()).toEqual(before);
   });
 
-  it("keeps the password out of every process's arguments", async () => {
+  it("keeps the password, password= and sslpassword= out of every process's arguments", async () => {
     await psql(secured.url, "CREATE TABLE IF NOT EXISTS filler AS SELECT n, repeat('x', 500) AS body FROM generate_series(1, 20000) n");
-    const driver = createPostgresDriver({ url: secured.url });
-    const output = await driver.dump({ workDirectory: directory });
-    if (output.kind !== "stream") throw new Error("expected a stream");
-    // The dump is blocked on its full pipe now: look at every process's command line while it runs.
-    const commandLines: string[] = [];
-    for (const pid of await readdir("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      const text = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      if (text.includes("pg_dump")) commandLines.push(text.replaceAll("\0", " "));
+    const sslPassword = "key passphrase & more";
+    const withoutUserinfoPassword = new URL(secured.url);
+    withoutUserinfoPassword.password = "";
+    const inQuery = `${withoutUserinfoPassword.toString()}?sslmode=prefer&password=${encodeURIComponent(password)}`;
+    const cases = [
+      { url: secured.url, secrets: [password] },
+      { url: inQuery, secrets: [password] },
+      { url: `${inQuery}&sslpassword=${encodeURIComponent(sslPassword)}`, secrets: [password, sslPassword], serviceFile: true },
+    ];
+    for (const { url, secrets, serviceFile } of cases) {
+      const workDirectory = await mkdtemp(join(directory, "work-"));
+      const driver = createPostgresDriver({ url });
+      const output = await driver.dump({ workDirectory });
+      if (output.kind !== "stream") throw new Error("expected a stream");
+      // The dump blocks on its full pipe until read: look at every process's command line while it runs.
+      let commandLines: string[] = [];
+      for (let tries = 0; commandLines.length === 0 && tries < 500; tries += 1) {
+        for (const pid of await readdir("/proc")) {
+          if (!/^\d+$/.test(pid)) continue;
+          const text = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+          if (text.includes("pg_dump") && text.includes("--format=custom")) {
+            commandLines.push(text.replaceAll("\0", " "));
+          }
+        }
+        if (commandLines.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      commandLines = [...new Set(commandLines)];
+      expect(commandLines.length).toBeGreaterThan(0);
+      for (const line of commandLines) {
+        for (const secret of secrets) {
+          expect(line).not.toContain(secret);
+          expect(line).not.toContain(encodeURIComponent(secret));
+        }
+        expect(line).not.toMatch(/[?&](ssl)?password=/);
+      }
+      const entries = await readdir(workDirectory);
+      if (serviceFile) {
+        // sslpassword went into a private service file in the work directory, named by PGSERVICEFILE.
+        expect(entries).toHaveLength(1);
+        const file = join(workDirectory, entries[0] as string, "pg_service.conf");
+        expect((await stat(file)).mode & 0o777).toBe(0o600);
+        expect(await readFile(file, "utf8")).toBe(`[hoard]\nsslpassword=${sslPassword}\n`);
+      } else {
+        expect(entries).toEqual([]);
+      }
+      // The dump works with the password from the query (the server asks for it) and the service file.
+      const chunks: Buffer[] = [];
+      for await (const chunk of output.stream) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).subarray(0, 5).toString("latin1")).toBe("PGDMP");
+      for (let tries = 0; (await readdir(workDirectory)).length > 0 && tries < 100; tries += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await readdir(workDirectory)).toEqual([]);
     }
-    output.stream.destroy();
-    expect(commandLines.some((line) => line.includes("--format=custom"))).toBe(true);
-    for (const line of commandLines) expect(line).not.toContain(password);
   });
 
   it("fails when the server is killed midway and stores nothing", async () => {
