@@ -60,10 +60,17 @@ async function textOf(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function keysOf(storage: Storage, prefix?: string): Promise<string[]> {
+async function keysOf(storage: Storage, prefix?: string, signal?: AbortSignal): Promise<string[]> {
   const keys: string[] = [];
-  for await (const object of storage.list(prefix)) keys.push(object.key);
+  for await (const object of storage.list(prefix, { signal })) keys.push(object.key);
   return keys.sort();
+}
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
 }
 
 /** A stream that sends some bytes and then fails, as a dump that dies midway would. */
@@ -222,6 +229,59 @@ export function describeStorageContract(name: string, options: StorageContractOp
         .catch((caught: unknown) => caught);
       expect(isHoardError(error, "NOT_FOUND")).toBe(true);
       expect(await keysOf(storage, "missing/")).toEqual([]);
+    });
+
+    it("never replaces an existing object: a second upload of the key fails with ALREADY_EXISTS", async () => {
+      await storage.upload("no-overwrite/backup.bin", Readable.from([Buffer.from("the original")]));
+      const error = await caught(storage.upload("no-overwrite/backup.bin", Readable.from([Buffer.from("a replacement")])));
+      expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
+      expect(await textOf(await storage.download("no-overwrite/backup.bin"))).toBe("the original");
+      expect(await keysOf(storage, "no-overwrite/")).toEqual(["no-overwrite/backup.bin"]);
+    });
+
+    it("lets exactly one of two concurrent uploads of a key win, and keeps the winner's bytes", async () => {
+      const bodies = ["first writer ".repeat(20_000), "second writer ".repeat(20_000)];
+      const outcomes = await Promise.allSettled(
+        bodies.map((body) =>
+          storage.upload("race/backup.bin", Readable.from([Buffer.from(body.slice(0, 100_000)), Buffer.from(body.slice(100_000))])),
+        ),
+      );
+      const winners = outcomes.flatMap((outcome, index) => (outcome.status === "fulfilled" ? [index] : []));
+      expect(winners, JSON.stringify(outcomes.map((outcome) => outcome.status))).toHaveLength(1);
+      const loser = outcomes.find((outcome) => outcome.status === "rejected") as PromiseRejectedResult;
+      expect(isHoardError(loser.reason, "ALREADY_EXISTS"), String(loser.reason)).toBe(true);
+      expect(await textOf(await storage.download("race/backup.bin"))).toBe(bodies[winners[0] as number]);
+      expect(await keysOf(storage, "race/")).toEqual(["race/backup.bin"]);
+    });
+
+    it("fails a copy onto an existing key with ALREADY_EXISTS and leaves the target as it was", async () => {
+      await storage.upload("copy-onto/source.txt", Readable.from([Buffer.from("source")]));
+      await storage.upload("copy-onto/target.txt", Readable.from([Buffer.from("target")]));
+      const error = await caught(storage.copy("copy-onto/source.txt", "copy-onto/target.txt"));
+      expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
+      expect(await textOf(await storage.download("copy-onto/target.txt"))).toBe("target");
+      expect(await keysOf(storage, "copy-onto/")).toEqual(["copy-onto/source.txt", "copy-onto/target.txt"]);
+    });
+
+    it("fails every call given an already-aborted signal with ABORTED, changing nothing", async () => {
+      await storage.upload("signal/object.txt", Readable.from([Buffer.from("still here")]));
+      const signal = AbortSignal.abort();
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ["stat", () => storage.stat("signal/object.txt", { signal })],
+        ["exists", () => storage.exists("signal/object.txt", { signal })],
+        ["list", () => keysOf(storage, "signal/", signal)],
+        ["delete", () => storage.delete("signal/object.txt", { signal })],
+        ["copy", () => storage.copy("signal/object.txt", "signal/copy.txt", { signal })],
+        ["upload", () => storage.upload("signal/uploaded.txt", Readable.from([Buffer.from("x")]), { signal })],
+        // Some stores only notice once the body is read.
+        ["download", async () => sha256Of(await storage.download("signal/object.txt", { signal }))],
+      ];
+      for (const [name, call] of calls) {
+        const error = await caught(call());
+        expect(isHoardError(error, "ABORTED"), `${name}: ${String(error)}`).toBe(true);
+      }
+      expect(await keysOf(storage, "signal/")).toEqual(["signal/object.txt"]);
+      expect(await textOf(await storage.download("signal/object.txt"))).toBe("still here");
     });
 
     it("deletes objects", async () => {
