@@ -18,7 +18,7 @@ export function parseDuration(value: string): number {
     total += Number(match[1]) * (units[match[2] as string] as number);
     consumed = pattern.lastIndex;
   }
-  if (!text || consumed !== text.length || total <= 0) {
+  if (!text || consumed !== text.length || total <= 0 || !Number.isSafeInteger(total)) {
     throw new HoardError("INVALID_ARGUMENT", `invalid duration "${value}": use a number and a unit (s, m, h, d, w), e.g. 30d or 1w12h`);
   }
   return total;

@@ -1,6 +1,10 @@
+import { layersOf } from "./codecs.js";
 import { HoardError } from "./errors.js";
 
-/** A backup found in storage: an object whose name is `<prefix>-<yyyyMMddHHmmss>.<ext>`. */
+/**
+ * A backup found in storage: an object whose name is `<prefix>-<yyyyMMddHHmmss>.<ext>` where
+ * `<ext>` is a restorable extension chain (see `isBackupExtension`).
+ */
 export interface BackupEntry {
   key: string;
   prefix: string;
@@ -9,6 +13,38 @@ export interface BackupEntry {
   /** Everything after the timestamp, without the leading dot, e.g. `dump.gz`. */
   extension: string;
   size: number;
+  /**
+   * Other objects that belong to this backup: keys of the form `<backup key>.<anything>`, such as
+   * a `.sha256` checksum or a `.manifest.json`. Listed by `listBackups` (absent when there are
+   * none), deleted by `prune` together with the backup.
+   */
+  companions?: string[];
+}
+
+/**
+ * The payload extensions of the dumps hoard's drivers write and restore: PostgreSQL `dump`,
+ * MariaDB `sql`, MongoDB `archive`.
+ */
+export const dumpExtensions: readonly string[] = ["dump", "sql", "archive"];
+
+/**
+ * Whether the extension after a backup's timestamp (`dump.gz`, `archive.tar.gz`, `sql`) names
+ * something restore can read. The rule: remove the packaging layers from the end (`gz`, `gzip`,
+ * `bz2`, `zst`, `tar`, `tgz`, `tbz2`, `tbz`, as `layersOf` reads them); what is left must end in
+ * a dump payload extension (`dumpExtensions`), or be nothing at all when at least one layer was
+ * removed (a bare `tar.gz` of a dump directory). So `dump.gz` and `tar.gz` are backups, while
+ * `dump.gz.sha256` and `dump.gz.manifest.json` (a backup's companions) and `txt` are not.
+ * Case does not matter.
+ */
+export function isBackupExtension(extension: string): boolean {
+  const parts = extension.toLowerCase().split(".");
+  let layers = 0;
+  while (parts.length > 0 && layersOf(`x.${parts.at(-1)}`).length > 0) {
+    parts.pop();
+    layers += 1;
+  }
+  if (parts.length === 0) return layers > 0;
+  return dumpExtensions.includes(parts.at(-1) as string);
 }
 
 const timestampPattern = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/;
@@ -29,13 +65,42 @@ export function parseTimestamp(value: string): Date | undefined {
   return date;
 }
 
-/** Checks a prefix: no slash at either end, no characters that break keys or names. */
+/**
+ * Checks a backup prefix (`backup`, `db/nightly`), the one rule for every store: `/`-separated
+ * names without an empty, `.` or `..` part (no slash at either end, nothing that could leave the
+ * storage's folder), and none of the characters that do not survive a trip through a printed URL
+ * (`#` starts a fragment, `?` a query, `%` an escape) or that break keys (backslash, control
+ * characters). Returns the prefix; throws INVALID_ARGUMENT saying what is wrong otherwise.
+ */
 export function validatePrefix(prefix: string): string {
-  const hasControlCharacter = [...prefix].some((character) => character.charCodeAt(0) < 0x20);
-  if (!prefix || prefix.startsWith("/") || prefix.endsWith("/") || prefix.includes("\\") || hasControlCharacter) {
-    throw new HoardError("INVALID_ARGUMENT", `invalid prefix "${prefix}": use letters, digits, - _ . and / inside`);
-  }
+  const problem = prefixProblem(prefix);
+  if (problem) throw new HoardError("INVALID_ARGUMENT", `invalid prefix "${printable(prefix)}": ${problem}`);
   return prefix;
+}
+
+function prefixProblem(prefix: string): string | undefined {
+  if (!prefix) return "it is empty; use a name such as backup or db/nightly";
+  if ([...prefix].some((character) => character.charCodeAt(0) < 0x20 || character.charCodeAt(0) === 0x7f)) {
+    return "it contains a control character";
+  }
+  const bad = [...new Set([...prefix].filter((character) => "#?%\\".includes(character)))];
+  if (bad.length > 0) {
+    return `${bad.map((character) => `"${character}"`).join(", ")} cannot be used (# ? and % do not survive in a URL, \\ is not a separator)`;
+  }
+  if (prefix.startsWith("/") || prefix.endsWith("/")) return "it must not start or end with /";
+  if (prefix.split("/").some((segment) => segment === "" || segment === "." || segment === "..")) {
+    return "use /-separated names without empty, . or .. parts";
+  }
+  return undefined;
+}
+
+function printable(value: string): string {
+  return [...value]
+    .map((character) => {
+      const point = character.charCodeAt(0);
+      return point < 0x20 || point === 0x7f ? `\\u${point.toString(16).padStart(4, "0")}` : character;
+    })
+    .join("");
 }
 
 export function backupKey(prefix: string, date: Date, extension: string): string {
@@ -44,15 +109,17 @@ export function backupKey(prefix: string, date: Date, extension: string): string
 
 /**
  * Reads a key as a backup name. With `prefix`, only backups of exactly that prefix match
- * (`backup` does not match `backup-old-20260101000000.sql`); without, any prefix does.
+ * (`backup` does not match `backup-old-20260101000000.sql`); without, any prefix does. Only a
+ * restorable extension chain makes a backup (`isBackupExtension`): `backup-<time>.dump.gz.sha256`
+ * is not one.
  */
-export function parseBackupKey(key: string, prefix?: string): Omit<BackupEntry, "size"> | undefined {
+export function parseBackupKey(key: string, prefix?: string): Omit<BackupEntry, "size" | "companions"> | undefined {
   const match = /^(.+)-(\d{14})\.([A-Za-z0-9][A-Za-z0-9.]*)$/.exec(key);
   if (!match) return undefined;
   const [, keyPrefix, stamp, extension] = match as unknown as [string, string, string, string];
   if (prefix !== undefined && keyPrefix !== prefix) return undefined;
   const time = parseTimestamp(stamp);
-  if (!time) return undefined;
+  if (!time || !isBackupExtension(extension)) return undefined;
   return { key, prefix: keyPrefix, time, extension };
 }
 

@@ -17,7 +17,41 @@ export interface RetentionPolicy {
   olderThanMs?: number;
 }
 
-export type RetentionRule = "last" | "hourly" | "daily" | "weekly" | "monthly" | "yearly" | "newer-than";
+/**
+ * Why a backup is kept: one of the `keep*` rules, `newer-than` (inside `olderThanMs`), or
+ * `future-dated`: its name says it was taken more than `futureToleranceMs` after `now`.
+ */
+export type RetentionRule = "last" | "hourly" | "daily" | "weekly" | "monthly" | "yearly" | "newer-than" | "future-dated";
+
+/**
+ * How far ahead of the clock a backup's name may be before it is called future-dated: one hour,
+ * more than any honest clock difference between the machine that took a backup and the one that
+ * reads it.
+ */
+export const futureToleranceMs = 3_600_000;
+
+/**
+ * The backups whose names are dated more than `futureToleranceMs` (one hour) after `now`: a
+ * machine with a wrong clock took them, or someone named them by hand. Policy: such a backup
+ * cannot be trusted as the newest, or it would stay "newest" for as long as the skew lasts, so
+ * `latestBackup` (and `restore --latest`) skips it; and it cannot be judged by age, so `prune`
+ * never deletes it, does not let it take a `keep*` slot, and keeps it with the reason
+ * `future-dated` (reported as "future-dated (kept, check the clock)"). Deleting one is left to a
+ * person.
+ */
+export function futureBackups<T extends BackupEntry>(entries: readonly T[], now: Date = new Date()): T[] {
+  return entries.filter((entry) => isFutureDated(entry, now));
+}
+
+/** Whether one backup is future-dated (see `futureBackups`). */
+export function isFutureDated(entry: BackupEntry, now: Date = new Date()): boolean {
+  return entry.time.getTime() > now.getTime() + futureToleranceMs;
+}
+
+/** A line for people about why a backup is kept. */
+export function describeRetentionRule(rule: RetentionRule): string {
+  return rule === "future-dated" ? "future-dated (kept, check the clock)" : rule;
+}
 
 export interface PlannedBackup {
   backup: BackupEntry;
@@ -54,7 +88,11 @@ export function hasRetentionRule(policy: RetentionPolicy): boolean {
   return bucketRules.some(([, option]) => (policy[option] ?? 0) > 0) || policy.olderThanMs !== undefined;
 }
 
-/** Decides what to keep and what to remove. Pure: the same input always gives the same plan. */
+/**
+ * Decides what to keep and what to remove. Pure: the same input always gives the same plan.
+ * Future-dated backups (see `futureBackups`) are always kept, with the reason `future-dated`, and
+ * take no `keep*` slot: the rules apply to the others as if the future-dated ones were not there.
+ */
 export function planRetention(backups: readonly BackupEntry[], policy: RetentionPolicy, now: Date): PrunePlan {
   for (const [, option] of bucketRules) {
     const count = policy[option];
@@ -83,21 +121,26 @@ export function planRetention(backups: readonly BackupEntry[], policy: Retention
   const hasKeepRule = state.some((entry) => entry.remaining > 0);
   const cutoff = policy.olderThanMs === undefined ? undefined : now.getTime() - policy.olderThanMs;
   const plan: PrunePlan = { keep: [], remove: [] };
-  sorted.forEach((backup, index) => {
-    const reasons: RetentionRule[] = [];
-    for (const entry of state) {
-      if (entry.remaining <= 0) continue;
-      const bucket = entry.bucketOf(backup.time, index);
-      if (bucket !== entry.last) {
-        entry.last = bucket;
-        entry.remaining -= 1;
-        reasons.push(entry.rule);
+  for (const backup of sorted) {
+    if (isFutureDated(backup, now)) plan.keep.push({ backup, reasons: ["future-dated"] });
+  }
+  sorted
+    .filter((backup) => !isFutureDated(backup, now))
+    .forEach((backup, index) => {
+      const reasons: RetentionRule[] = [];
+      for (const entry of state) {
+        if (entry.remaining <= 0) continue;
+        const bucket = entry.bucketOf(backup.time, index);
+        if (bucket !== entry.last) {
+          entry.last = bucket;
+          entry.remaining -= 1;
+          reasons.push(entry.rule);
+        }
       }
-    }
-    if (cutoff !== undefined && backup.time.getTime() >= cutoff) reasons.push("newer-than");
-    // With only --older-than, everything newer than the cutoff stays and everything older goes.
-    const keep = reasons.length > 0 || (!hasKeepRule && cutoff === undefined);
-    (keep ? plan.keep : plan.remove).push({ backup, reasons });
-  });
+      if (cutoff !== undefined && backup.time.getTime() >= cutoff) reasons.push("newer-than");
+      // With only --older-than, everything newer than the cutoff stays and everything older goes.
+      const keep = reasons.length > 0 || (!hasKeepRule && cutoff === undefined);
+      (keep ? plan.keep : plan.remove).push({ backup, reasons });
+    });
   return plan;
 }

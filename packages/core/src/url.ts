@@ -52,6 +52,7 @@ export interface StorageLocation {
 
 export function parseStorageUrl(location: string): StorageLocation {
   const scheme = schemeOf(location);
+  checkPercentEncoding(location);
   if (scheme === "file") {
     return { scheme, bucket: "", path: localPath(location) };
   }
@@ -60,6 +61,20 @@ export function parseStorageUrl(location: string): StorageLocation {
     throw new HoardError("INVALID_ARGUMENT", `storage URL needs a bucket: ${redactUrl(location)}`);
   }
   return { scheme, bucket: url.hostname, path: trimSlashes(decodePath(url.pathname, location)) };
+}
+
+/**
+ * Fails with INVALID_ARGUMENT, "badly percent-encoded", when a URL holds a `%` that does not
+ * start a valid escape (`%ZZ`, a lone `%`) or escapes that are not UTF-8 (`%FF`), anywhere: path,
+ * user, password, query. Plain paths are not URLs: `%` is an ordinary character there.
+ */
+export function checkPercentEncoding(location: string): void {
+  if (!location.includes("%") || (schemeOf(location) === "file" && !location.startsWith("file:"))) return;
+  try {
+    decodeURIComponent(location);
+  } catch (error) {
+    throw new HoardError("INVALID_ARGUMENT", `badly percent-encoded URL: ${redactUrl(location)}`, { cause: error });
+  }
 }
 
 function localPath(location: string): string {
@@ -93,6 +108,14 @@ export function trimSlashes(value: string): string {
 /** Splits `s3://bucket/dir/backup-20260101000000.dump.gz` into the storage URL and the object key. */
 export function splitObjectUrl(location: string): { storageUrl: string; key: string } {
   const scheme = schemeOf(location);
+  checkPercentEncoding(location);
+  const pathPart = scheme === "file" && !location.startsWith("file:") ? location : location.replace(/[?#].*$/s, "");
+  if (pathPart.endsWith("/")) {
+    throw new HoardError(
+      "INVALID_ARGUMENT",
+      `${redactUrl(location)} names a folder, not a backup: give the backup's full name, or the folder with --latest`,
+    );
+  }
   if (scheme === "file") {
     const path = localPath(location);
     const slash = path.lastIndexOf("/");

@@ -1,7 +1,7 @@
 import { format } from "date-fns";
 import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
-import { backupKey, formatTimestamp, parseBackupKey, parseTimestamp, validatePrefix } from "../src/naming.ts";
+import { backupKey, formatTimestamp, isBackupExtension, parseBackupKey, parseTimestamp, validatePrefix } from "../src/naming.ts";
 
 function thrown(action: () => unknown): unknown {
   try {
@@ -92,6 +92,28 @@ describe("parseTimestamp", () => {
 
 describe("validatePrefix", () => {
   it.each(["backup", "db/daily", "a.b_c-d", "nightly/app-1"])("accepts %s", (prefix) => {
+    expect(validatePrefix(prefix)).toBe(prefix);
+  });
+
+  it.each([
+    ["a/../../b", "use /-separated names without empty, . or .. parts"],
+    ["../b", "use /-separated names without empty, . or .. parts"],
+    ["a/./b", "use /-separated names without empty, . or .. parts"],
+    ["a//b", "use /-separated names without empty, . or .. parts"],
+    ["..", "use /-separated names without empty, . or .. parts"],
+    ["nightly#1", '"#" cannot be used'],
+    ["what?", '"?" cannot be used'],
+    ["100%", '"%" cannot be used'],
+    ["a%2F..", '"%" cannot be used'],
+    ["/backup", "must not start or end with /"],
+  ])("rejects %j saying what is wrong", (prefix, problem) => {
+    const error = thrown(() => validatePrefix(prefix));
+    expect(isHoardError(error, "INVALID_ARGUMENT")).toBe(true);
+    expect((error as Error).message).toContain(`invalid prefix "${prefix}"`);
+    expect((error as Error).message).toContain(problem);
+  });
+
+  it.each(["my backups", "zaïre/備份", "a+b", "x.y/z..w"])("accepts %j: it survives a URL round trip", (prefix) => {
     expect(validatePrefix(prefix)).toBe(prefix);
   });
 
@@ -194,8 +216,41 @@ describe("parseBackupKey", () => {
     ["backup-20260101000000.sql/inner.txt", "a slash after the time"],
     ["backup-20260101000000.sql gz", "a space in the extension"],
     ["notes.txt", "an unrelated file"],
+    ["backup-20260101000000.dump.gz.sha256", "a checksum beside a backup"],
+    ["backup-20260101000000.dump.gz.manifest.json", "a manifest beside a backup"],
+    ["backup-20260101000000.txt", "an extension no driver restores"],
+    ["backup-20260101000000.sql.gz.bak", "a copy put aside"],
   ])("ignores %s (%s)", (key) => {
     expect(parseBackupKey(key)).toBeUndefined();
     expect(parseBackupKey(key, "backup")).toBeUndefined();
   });
+});
+
+describe("isBackupExtension", () => {
+  it.each([
+    "dump",
+    "sql",
+    "archive",
+    "dump.gz",
+    "sql.gzip",
+    "sql.bz2",
+    "archive.zst",
+    "archive.tar.gz",
+    "sql.tgz",
+    "tar.gz",
+    "tgz",
+    "gz",
+    "tar",
+    "SQL.GZ",
+    "nightly.sql.gz",
+  ])("takes %s for a backup", (extension) => {
+    expect(isBackupExtension(extension)).toBe(true);
+  });
+
+  it.each(["dump.gz.sha256", "dump.gz.manifest.json", "sha256", "txt", "sql.gz.bak", "json", "dump.gz.tmp", "sql..gz", "gz.sql.txt"])(
+    "does not take %s for a backup",
+    (extension) => {
+      expect(isBackupExtension(extension)).toBe(false);
+    },
+  );
 });

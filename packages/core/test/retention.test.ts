@@ -2,7 +2,15 @@ import { format, getISOWeek, getISOWeekYear } from "date-fns";
 import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import { type BackupEntry, formatTimestamp } from "../src/naming.ts";
-import { isoWeek, type PrunePlan, planRetention, type RetentionPolicy, type RetentionRule } from "../src/retention.ts";
+import {
+  describeRetentionRule,
+  futureBackups,
+  isoWeek,
+  type PrunePlan,
+  planRetention,
+  type RetentionPolicy,
+  type RetentionRule,
+} from "../src/retention.ts";
 
 const day = 86_400_000;
 const hour = 3_600_000;
@@ -344,6 +352,38 @@ describe("planRetention: older-than", () => {
     expect(plan.remove).toHaveLength(5);
   });
 
+  it("keeps a backup dated more than an hour ahead as future-dated, and lets it take no keep slot", () => {
+    const backups = [
+      entry("2026-02-01T00:00:00Z"),
+      entry("2026-01-09T00:00:00Z"),
+      entry("2026-01-08T00:00:00Z"),
+      entry("2026-01-07T00:00:00Z"),
+    ];
+    const plan = planRetention(backups, { keepLast: 1, keepDaily: 1 }, at);
+    expect(plan.keep.map((planned) => [planned.backup.time.toISOString(), planned.reasons])).toEqual([
+      ["2026-02-01T00:00:00.000Z", ["future-dated"]],
+      ["2026-01-09T00:00:00.000Z", ["last", "daily"]],
+    ]);
+    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual([
+      "2026-01-08T00:00:00.000Z",
+      "2026-01-07T00:00:00.000Z",
+    ]);
+  });
+
+  it("treats a backup less than an hour ahead as an ordinary one", () => {
+    const backups = [entry("2026-01-10T00:59:00Z"), entry("2026-01-09T00:00:00Z")];
+    const plan = planRetention(backups, { keepLast: 1 }, at);
+    expect(plan.keep.map((planned) => [planned.backup.time.toISOString(), planned.reasons])).toEqual([
+      ["2026-01-10T00:59:00.000Z", ["last"]],
+    ]);
+    expect(futureBackups(backups, at)).toEqual([]);
+    expect(futureBackups([...backups, entry("2026-01-10T01:00:01Z")], at).map((planned) => planned.time.toISOString())).toEqual([
+      "2026-01-10T01:00:01.000Z",
+    ]);
+    expect(describeRetentionRule("future-dated")).toBe("future-dated (kept, check the clock)");
+    expect(describeRetentionRule("daily")).toBe("daily");
+  });
+
   it("always keeps backups from the future", () => {
     const plan = planRetention([entry("2026-02-01T00:00:00Z"), entry("2025-01-01T00:00:00Z")], { olderThanMs: hour }, at);
     expect(keptTimes(plan)).toEqual(["2026-02-01T00:00:00.000Z"]);
@@ -402,7 +442,7 @@ const oracleBucket: Record<CalendarRule, (time: Date) => string> = {
   yearly: (time) => format(time, "yyyy"),
 };
 
-const policyOption: Record<Exclude<RetentionRule, "newer-than">, keyof RetentionPolicy> = {
+const policyOption: Record<Exclude<RetentionRule, "newer-than" | "future-dated">, keyof RetentionPolicy> = {
   last: "keepLast",
   hourly: "keepHourly",
   daily: "keepDaily",

@@ -187,6 +187,49 @@ describe("splitObjectUrl", () => {
   });
 });
 
+describe("folder URLs and percent-encoding", () => {
+  it.each(["/var/backups/", "dir/", "file:///var/backups/", "s3://bucket/shop/", "gs://bucket/a/b/", "s3://bucket/shop/?region=x"])(
+    "refuses %s: a trailing slash names a folder",
+    (location) => {
+      const error = thrown(() => splitObjectUrl(location));
+      expect(isHoardError(error, "INVALID_ARGUMENT"), String(error)).toBe(true);
+      expect((error as Error).message).toBe(
+        `${location} names a folder, not a backup: give the backup's full name, or the folder with --latest`,
+      );
+    },
+  );
+
+  it("redacts the password when refusing a folder URL", () => {
+    const error = thrown(() => splitObjectUrl("s3://key:hunter2@bucket/shop/"));
+    expect((error as Error).message).not.toContain("hunter2");
+    expect((error as Error).message).toContain("names a folder");
+  });
+
+  it.each([
+    "s3://bucket/a%ZZ/backup.sql",
+    "s3://bucket/dir/backup%ZZ.sql",
+    "s3://bucket/dir/backup%FF.sql",
+    "s3://bucket/dir/backup-1.sql%",
+    "gs://bucket/dir/backup.sql?generation=%G1",
+    "file:///var/backups/a%ZZ/backup.sql",
+    "file:///var/backups/backup%E0%A4.sql",
+    "s3://key:pa%ZZss@bucket/dir/backup.sql",
+  ])("says %s is badly percent-encoded, in parseStorageUrl and splitObjectUrl", (location) => {
+    for (const parse of [parseStorageUrl, splitObjectUrl]) {
+      const error = thrown(() => parse(location));
+      expect(isHoardError(error, "INVALID_ARGUMENT"), `${parse.name}: ${String(error)}`).toBe(true);
+      expect((error as Error).message, parse.name).toMatch(/^badly percent-encoded URL: /);
+      expect((error as Error).message).not.toMatch(/URI malformed/);
+      expect((error as Error).message).not.toContain("pa%ZZss");
+    }
+  });
+
+  it("leaves % alone in plain paths, where it is an ordinary character", () => {
+    expect(parseStorageUrl("/var/100%/backups").path).toBe("/var/100%/backups");
+    expect(splitObjectUrl("/var/100%/backup.sql")).toEqual({ storageUrl: "file:///var/100%25", key: "backup.sql" });
+  });
+});
+
 describe("joinKey and trimSlashes", () => {
   it("joins with single slashes and drops empty parts", () => {
     expect(joinKey("a", "b", "c")).toBe("a/b/c");
@@ -219,12 +262,30 @@ describe("parseDuration", () => {
     expect(parseDuration(text)).toBe(milliseconds);
   });
 
-  it.each(["", "   ", "30", "d", "30x", "30D", "-5d", "1.5h", "1h 30m", "1h-30m", "0d", "0s0m", "30d!", "P30D", "thirty days", "1y"])(
-    "refuses %j with INVALID_ARGUMENT",
-    (text) => {
-      const error = thrown(() => parseDuration(text));
-      expect(isHoardError(error, "INVALID_ARGUMENT")).toBe(true);
-      expect((error as Error).message).toMatch(/30d|1w12h/);
-    },
-  );
+  it.each([
+    "",
+    "   ",
+    "30",
+    "d",
+    "30x",
+    "30D",
+    "-5d",
+    "- 5d",
+    "-1w",
+    "99999999999999999999d",
+    "1e3d",
+    "1.5h",
+    "1h 30m",
+    "1h-30m",
+    "0d",
+    "0s0m",
+    "30d!",
+    "P30D",
+    "thirty days",
+    "1y",
+  ])("refuses %j with INVALID_ARGUMENT", (text) => {
+    const error = thrown(() => parseDuration(text));
+    expect(isHoardError(error, "INVALID_ARGUMENT")).toBe(true);
+    expect((error as Error).message).toMatch(/30d|1w12h/);
+  });
 });

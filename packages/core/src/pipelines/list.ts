@@ -1,4 +1,6 @@
-import { type BackupEntry, parseBackupKey } from "../naming.js";
+import { type Logger, log } from "../logger.js";
+import { type BackupEntry, parseBackupKey, validatePrefix } from "../naming.js";
+import { futureBackups, isFutureDated } from "../retention.js";
 import type { Storage } from "../storage.js";
 
 export interface ListOptions {
@@ -8,18 +10,64 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
-/** Every backup in a storage, newest first. Objects that are not named like backups are ignored. */
-export async function listBackups(storage: Storage, options: ListOptions = {}): Promise<BackupEntry[]> {
-  const found: BackupEntry[] = [];
-  const listPrefix = options.prefix === undefined ? "" : `${options.prefix}-`;
-  for await (const object of storage.list(listPrefix, { signal: options.signal })) {
-    const parsed = parseBackupKey(object.key, options.prefix);
-    if (parsed) found.push({ ...parsed, size: object.size });
-  }
-  return found.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.key < b.key ? 1 : -1));
+export interface LatestBackupOptions {
+  /** Stops the listing; it then fails with ABORTED. */
+  signal?: AbortSignal;
+  /** The present, to tell future-dated backups. @default new Date() */
+  now?: Date;
+  /** Receives a warning for each future-dated backup that was skipped. */
+  logger?: Logger;
 }
 
-/** The newest backup with the given prefix, if any. */
-export async function latestBackup(storage: Storage, prefix: string): Promise<BackupEntry | undefined> {
-  return (await listBackups(storage, { prefix }))[0];
+/** A key that may be a companion: a backup-shaped name followed by more (`backup-<time>.dump.gz.sha256`). */
+const companionShape = /-\d{14}\.[^/]*\./;
+
+/**
+ * Every backup in a storage, newest first. Only names with a restorable extension chain are
+ * backups (see `isBackupExtension`); other objects are ignored, except that an object whose key
+ * is `<backup key>.<anything>` (a checksum, a manifest) is attached to that backup as one of its
+ * `companions` instead of being listed.
+ */
+export async function listBackups(storage: Storage, options: ListOptions = {}): Promise<BackupEntry[]> {
+  const prefix = options.prefix === undefined ? undefined : validatePrefix(options.prefix);
+  const backups = new Map<string, BackupEntry>();
+  const candidates: string[] = [];
+  const listPrefix = prefix === undefined ? "" : `${prefix}-`;
+  for await (const object of storage.list(listPrefix, { signal: options.signal })) {
+    const parsed = parseBackupKey(object.key, prefix);
+    if (parsed) backups.set(object.key, { ...parsed, size: object.size });
+    else if (companionShape.test(object.key)) candidates.push(object.key);
+  }
+  for (const key of candidates.sort()) {
+    const owner = ownerOf(key, backups);
+    if (owner) owner.companions = [...(owner.companions ?? []), key];
+  }
+  return [...backups.values()].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.key < b.key ? 1 : -1));
+}
+
+/** The backup with the longest key that `key` continues with a dot. */
+function ownerOf(key: string, backups: ReadonlyMap<string, BackupEntry>): BackupEntry | undefined {
+  for (let dot = key.lastIndexOf("."); dot > 0; dot = key.lastIndexOf(".", dot - 1)) {
+    const owner = backups.get(key.slice(0, dot));
+    if (owner) return owner;
+  }
+  return undefined;
+}
+
+/**
+ * The newest backup with the given prefix, if any. Backups dated more than an hour in the future
+ * are skipped (see `futureBackups` for the policy), each with a warning through `logger`: a
+ * machine with a wrong clock would otherwise keep its backup "newest" for as long as the skew lasts.
+ */
+export async function latestBackup(storage: Storage, prefix: string, options: LatestBackupOptions = {}): Promise<BackupEntry | undefined> {
+  const now = options.now ?? new Date();
+  const backups = await listBackups(storage, { prefix, signal: options.signal });
+  for (const skipped of futureBackups(backups, now)) {
+    log(
+      options.logger,
+      "warn",
+      `skipped ${skipped.key}: its name says ${skipped.time.toISOString()}, more than an hour after now (${now.toISOString()}); check the clock of the machine that took it`,
+    );
+  }
+  return backups.find((backup) => !isFutureDated(backup, now));
 }
