@@ -6,7 +6,7 @@ export * from "./logger.js";
 export * from "./naming.js";
 export { peekStream } from "./peek.js";
 export { type BackupMode, type BackupOptions, type BackupResult, backup } from "./pipelines/backup.js";
-export { type ListOptions, latestBackup, listBackups } from "./pipelines/list.js";
+export { type LatestBackupOptions, type ListOptions, latestBackup, listBackups } from "./pipelines/list.js";
 export { type PruneOptions, type PruneResult, prune } from "./pipelines/prune.js";
 export { type RestoreOptions, type RestoreResult, restore } from "./pipelines/restore.js";
 export { type Schedule, type ScheduleOptions, schedule, validateCron } from "./pipelines/schedule.js";

@@ -208,4 +208,11 @@ describe("backup", () => {
     expect(isHoardError(error, "INVALID_ARGUMENT"), String(error)).toBe(true);
     expect(driver.dumps).toBe(0);
   });
+
+  it.each(["a/../../b", "nightly#1", "x?y"])("refuses prefix %s before dumping anything", async (prefix) => {
+    const driver = noiseDriver(10);
+    const error = await backup({ driver, storage, prefix, temporaryDirectory }).catch((caught: unknown) => caught);
+    expect(isHoardError(error, "INVALID_ARGUMENT"), String(error)).toBe(true);
+    expect(driver.dumps).toBe(0);
+  });
 });

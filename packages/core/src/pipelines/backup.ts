@@ -8,7 +8,7 @@ import { create as createTar } from "tar";
 import type { Driver, DumpOutput } from "../driver.js";
 import { diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
-import { backupKey } from "../naming.js";
+import { backupKey, validatePrefix } from "../naming.js";
 import type { Storage, StorageObject } from "../storage.js";
 import { progressMeter } from "./progress.js";
 import { withWorkDirectory } from "./work-directory.js";
@@ -52,6 +52,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   if (mode !== "stream" && mode !== "file") {
     throw new HoardError("INVALID_ARGUMENT", `unknown mode "${String(mode)}": use stream or file`);
   }
+  const prefix = validatePrefix(options.prefix ?? "backup");
   const level = options.compressionLevel ?? 6;
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new HoardError(
@@ -69,7 +70,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     return await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
       const output = await driver.dump({ signal, logger, workDirectory });
       const extension = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
-      const key = backupKey(options.prefix ?? "backup", options.now ?? new Date(), extension);
+      const key = backupKey(prefix, options.now ?? new Date(), extension);
       // Best effort: a store may forbid looking up a missing key (S3 without s3:ListBucket answers 403).
       const taken = await storage.exists(key, { signal }).catch((error: unknown) => {
         if (isHoardError(error, "ACCESS_DENIED")) return false;

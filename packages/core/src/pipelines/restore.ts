@@ -75,7 +75,7 @@ async function resolveKey(options: RestoreOptions): Promise<string> {
     return options.key;
   }
   if (!options.latest) throw new HoardError("INVALID_ARGUMENT", "restore needs a backup key or latest");
-  const newest = await latestBackup(options.storage, options.latest.prefix);
+  const newest = await latestBackup(options.storage, options.latest.prefix, { signal: options.signal, logger: options.logger });
   if (!newest) {
     throw new HoardError("NOT_FOUND", `no backups named ${options.latest.prefix}-<timestamp>.* in ${options.storage.url}`);
   }
