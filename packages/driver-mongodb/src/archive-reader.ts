@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { HoardError } from "@hoard/core";
 import { BSON, type Document, Long } from "mongodb";
 import {
@@ -115,6 +116,59 @@ export async function* readArchive(
   } finally {
     await iterator.return?.();
   }
+}
+
+/**
+ * Reads an archive's prelude (header and collection metadata) without consuming the archive: the
+ * returned stream yields every byte from the start. Fails like {@link readArchive} when the stream
+ * is not an archive or its prelude is damaged, and then destroys the input. Destroying the returned
+ * stream destroys the input.
+ */
+export async function peekPrelude(
+  input: Readable,
+  options: ReadArchiveOptions = {},
+): Promise<{ header: ArchiveHeader; collections: ArchiveCollectionMetadata[]; stream: Readable }> {
+  const source = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const seen: Buffer[] = [];
+  // The reader returns its iterator when done; this one keeps the input open for the replay.
+  const recording: AsyncIterable<Buffer> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const next = await source.next();
+        if (!next.done) seen.push(Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value));
+        return next;
+      },
+      return: async () => ({ done: true, value: undefined }),
+    }),
+  };
+  const events = readArchive(recording, options);
+  let prelude: ArchiveEvent | undefined;
+  try {
+    const first = await events.next();
+    prelude = first.done ? undefined : first.value;
+  } catch (error) {
+    input.destroy();
+    throw error;
+  } finally {
+    await events.return(undefined).catch(() => {});
+  }
+  if (prelude?.kind !== "prelude") {
+    input.destroy();
+    throw new HoardError("CORRUPT_ARCHIVE", `mongodb: ${options.name ?? "the archive"} has no prelude`);
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    yield* seen.splice(0);
+    for (;;) {
+      const next = await source.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  const stream = Readable.from(replay(), { objectMode: false });
+  stream.once("close", () => {
+    if (!stream.readableEnded) input.destroy();
+  });
+  return { header: prelude.header, collections: prelude.collections, stream };
 }
 
 /**

@@ -1,8 +1,9 @@
 import { Readable } from "node:stream";
 import { HoardError, type Logger, log } from "@hoard/core";
-import { type Document, MongoClient, type MongoClientOptions } from "mongodb";
+import type { Document, MongoClient, MongoClientOptions } from "mongodb";
 import { type ArchiveHeader, archiveFormatVersion, namespaceKey } from "./archive-format.js";
 import { type ArchiveCollection, encodeArchive } from "./archive-writer.js";
+import { createClient } from "./client.js";
 import { parseMongoUrl } from "./connection-string.js";
 import { toMongoError } from "./errors.js";
 import { type CollectionInfo, metadataJson } from "./metadata.js";
@@ -19,6 +20,8 @@ export interface BuiltinDumpOptions {
   batchSize: number;
   logger?: Logger;
   signal?: AbortSignal;
+  /** How long to wait for the server to answer (serverSelectionTimeoutMS, connectTimeoutMS) unless the URL says. */
+  connectTimeoutMs: number;
   /** Extra options for the MongoClient, e.g. timeouts. */
   clientOptions?: MongoClientOptions;
 }
@@ -37,7 +40,13 @@ export const exactBson = { promoteValues: false, promoteLongs: false, promoteBuf
  */
 export async function builtinDump(options: BuiltinDumpOptions): Promise<Readable> {
   const { database } = parseMongoUrl(options.url);
-  const client = new MongoClient(options.url, { appName: "hoard", ...options.clientOptions });
+  let created: ReturnType<typeof createClient>;
+  try {
+    created = createClient(options);
+  } catch (error) {
+    throw toMongoError(error, "dump", options.url);
+  }
+  const { client, context } = created;
   try {
     await client.connect();
     const serverVersion = await readServerVersion(client);
@@ -62,7 +71,7 @@ export async function builtinDump(options: BuiltinDumpOptions): Promise<Readable
     return stream;
   } catch (error) {
     await client.close().catch(() => {});
-    throw toMongoError(error, "dump", options.url);
+    throw toMongoError(error, "dump", options.url, context);
   }
 }
 

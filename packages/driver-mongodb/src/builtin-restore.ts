@@ -1,9 +1,10 @@
 import type { Readable } from "node:stream";
 import { HoardError, type Logger, log } from "@hoard/core";
-import { BSON, type Document, MongoClient, type MongoClientOptions } from "mongodb";
+import { BSON, type Document, type MongoClient, type MongoClientOptions } from "mongodb";
 import { type ArchiveCollectionMetadata, type ArchiveNamespace, namespaceKey } from "./archive-format.js";
 import { type ArchiveEvent, readArchive } from "./archive-reader.js";
 import { exactBson } from "./builtin-dump.js";
+import { createClient, occupiedDatabases, targetNotEmpty } from "./client.js";
 import { decompressByContent } from "./compression.js";
 import { parseMongoUrl } from "./connection-string.js";
 import { toMongoError } from "./errors.js";
@@ -11,8 +12,14 @@ import { type CollectionMetadataDocument, createOptions, indexesToCreate, parseM
 
 export interface BuiltinRestoreOptions {
   url: string;
-  /** Drop each collection and view of the archive before restoring it. */
+  /**
+   * Restore over what the target holds: drop each collection and view of the archive before
+   * restoring it. Without it, a target database that holds any collection or view (system
+   * collections aside) fails the restore with TARGET_NOT_EMPTY before anything changes.
+   */
   drop: boolean;
+  /** How long to wait for the server to answer (serverSelectionTimeoutMS, connectTimeoutMS) unless the URL says. */
+  connectTimeoutMs: number;
   /** Documents per insert. */
   batchSize: number;
   /** An insert is sent once its documents reach this many bytes, whatever their number. @default 8 MiB */
@@ -52,8 +59,9 @@ interface RestorePlan {
  * 1. reads the prelude and plans where each namespace goes: into the URL's database when the URL
  *    names one (like mongorestore --nsFrom='$db$.$collection$' --nsTo='<database>.$collection$'),
  *    else into the database the archive names;
- * 2. drops (when asked) and creates every collection with its options (capped, size, max,
- *    validator, collation...);
+ * 2. without `drop`, checks that no target database holds a collection or view (TARGET_NOT_EMPTY
+ *    otherwise, before anything changed); with it, drops every collection and view of the archive;
+ *    then creates every collection with its options (capped, size, max, validator, collation...);
  * 3. inserts the documents in unordered batches as the archive is read, one batch in memory at a
  *    time, waiting for each insert before reading further; any rejected document fails the restore;
  * 4. creates each collection's indexes once its EOF block (and CRC) has been read, then the views.
@@ -69,19 +77,25 @@ export async function builtinRestore(input: Readable, options: BuiltinRestoreOpt
   }
   const events = readArchive(decompressed.stream, { name: options.name });
   let client: MongoClient | undefined;
+  let context = {};
   try {
     const first = await events.next();
     if (first.done || first.value.kind !== "prelude") {
       throw new HoardError("CORRUPT_ARCHIVE", `mongodb: ${options.name} has no prelude`);
     }
     const plan = planRestore(first.value.collections, targetDatabase, options);
-    client = new MongoClient(options.url, { appName: "hoard", ...options.clientOptions });
+    ({ client, context } = createClient(options));
     await client.connect();
+    if (!options.drop) {
+      const databases = [...plan.targets.values()].map((entry) => entry.target.database);
+      const occupied = await occupiedDatabases(client, targetDatabase === undefined ? databases : [targetDatabase]);
+      if (occupied.length > 0) throw targetNotEmpty(occupied);
+    }
     const connection = { client, url: options.url };
     await prepareCollections(connection, plan, options);
     await restoreData(connection, plan, events, options);
   } catch (error) {
-    throw toMongoError(error, "restore", options.url);
+    throw toMongoError(error, "restore", options.url, context);
   } finally {
     await events.return(undefined).catch(() => {});
     await client?.close().catch(() => {});

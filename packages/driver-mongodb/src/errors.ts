@@ -1,5 +1,5 @@
-import { HoardError, redactUrl } from "@hoard/core";
-import { passwordOf } from "./connection-string.js";
+import { HoardError } from "@hoard/core";
+import { hostsOf, redactMongoUrl, scrubSecrets } from "./connection-string.js";
 
 interface DriverErrorShape {
   name?: unknown;
@@ -8,17 +8,22 @@ interface DriverErrorShape {
   message?: unknown;
 }
 
+export interface MongoErrorContext {
+  /** How long server selection waited, to say so when no server answered. */
+  timeoutMs?: number;
+}
+
 /**
  * Converts an error of the MongoDB driver into a HoardError, once, at the edge: unreachable servers,
  * failed authentication and missing privileges get their own codes and a message that says what to
  * check; the password never appears in it.
  */
-export function toMongoError(error: unknown, action: string, url: string): HoardError {
+export function toMongoError(error: unknown, action: string, url: string, context: MongoErrorContext = {}): HoardError {
   if (HoardError.isInstance(error)) return error;
   const shape = (typeof error === "object" && error !== null ? error : {}) as DriverErrorShape;
   const name = typeof shape.name === "string" ? shape.name : "";
-  const detail = scrub(typeof shape.message === "string" ? shape.message : String(error), url);
-  const where = redactUrl(url);
+  const detail = scrubSecrets(typeof shape.message === "string" ? shape.message : String(error), url);
+  const where = redactMongoUrl(url);
   if (name === "AbortError") {
     return new HoardError("ABORTED", `mongodb: ${action} was stopped`, { cause: error });
   }
@@ -33,21 +38,28 @@ export function toMongoError(error: unknown, action: string, url: string): Hoard
     return new HoardError("ACCESS_DENIED", `mongodb: ${action}: the user in ${where} lacks a privilege (${detail})`, { cause: error });
   }
   if (/^Mongo(ServerSelection|Network|NetworkTimeout|TopologyClosed)Error$/.test(name)) {
-    return new HoardError("UNREACHABLE", `mongodb: ${action}: cannot reach ${where} (${detail})`, { cause: error });
+    const within = name === "MongoServerSelectionError" && context.timeoutMs !== undefined ? ` within ${seconds(context.timeoutMs)}` : "";
+    return new HoardError(
+      "UNREACHABLE",
+      `mongodb: ${action}: cannot reach ${where}: no usable answer from ${safeHosts(url)}${within}; check the host and port in the URL (${detail})`,
+      { cause: error },
+    );
   }
-  if (name === "MongoParseError" || name === "MongoInvalidArgumentError") {
-    return new HoardError("INVALID_ARGUMENT", `mongodb: invalid connection string ${where} (${detail})`, { cause: error });
+  if (name === "MongoParseError" || name === "MongoInvalidArgumentError" || name === "MongoAPIError") {
+    return new HoardError("INVALID_ARGUMENT", `mongodb: invalid database URL ${where}: ${detail}`, { cause: error });
   }
   return new HoardError("TOOL_FAILED", `mongodb: ${action} failed: ${detail}`, { cause: error });
 }
 
-/** Removes the URL's password from a message, in case a server or driver echoes it. */
-function scrub(message: string, url: string): string {
-  let password: string | undefined;
+/** `15 s`, `1.5 s`. */
+export function seconds(milliseconds: number): string {
+  return `${Number((milliseconds / 1000).toFixed(3))} s`;
+}
+
+function safeHosts(url: string): string {
   try {
-    password = passwordOf(url);
+    return hostsOf(url);
   } catch {
-    password = undefined;
+    return "the server";
   }
-  return password ? message.split(password).join("***") : message;
 }

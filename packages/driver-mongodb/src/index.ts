@@ -1,22 +1,25 @@
+import type { Readable } from "node:stream";
 import {
   type Driver,
   type DriverSettings,
   type DumpContext,
   type DumpOutput,
+  defaultNetworkTimeoutMs,
   findExecutable,
   HoardError,
   type Logger,
   log,
   type RestoreContext,
   type RestoreInput,
-  redactUrl,
   requireExecutable,
 } from "@hoard/core";
-import type { MongoClientOptions } from "mongodb";
+import { MongoClient, type MongoClientOptions } from "mongodb";
+import { peekPrelude } from "./archive-reader.js";
 import { builtinDump } from "./builtin-dump.js";
 import { builtinRestore } from "./builtin-restore.js";
+import { ensureEmptyTargets } from "./client.js";
 import { decompressByContent } from "./compression.js";
-import { parseMongoUrl } from "./connection-string.js";
+import { invalidMongoUrl, parseMongoUrl, redactMongoUrl, scrubSecrets } from "./connection-string.js";
 import { toolDump, toolRestore } from "./tools.js";
 
 /** Short name used in messages and by the registry. */
@@ -51,8 +54,19 @@ export interface MongoDriverOptions {
    * only `--drop` and fails on anything else. @default []
    */
   restoreOptions?: string[];
-  /** Drop every collection and view of the archive before restoring it (mongorestore `--drop`). @default false */
+  /**
+   * Drop every collection and view of the archive before restoring it (mongorestore `--drop`), as
+   * `restore({ replace: true })` does; so does `--drop` among `restoreOptions`. @default false
+   */
   drop?: boolean;
+  /**
+   * How long to wait, in milliseconds, for the server to accept a connection and answer: the
+   * MongoDB options serverSelectionTimeoutMS and connectTimeoutMS, for the built-in engine and in
+   * the URI given to the tools, unless the URL sets them itself. A host that accepts TCP and never
+   * answers fails with UNREACHABLE naming host:port after about this long.
+   * @default defaultNetworkTimeoutMs (15 000)
+   */
+  connectTimeoutMs?: number;
   /** The mongodump executable: a name looked up on PATH or a path. @default "mongodump" */
   mongodumpPath?: string;
   /** The mongorestore executable: a name looked up on PATH or a path. @default "mongorestore" */
@@ -66,9 +80,24 @@ export interface MongoDriverOptions {
 
 const engines: readonly MongoEngine[] = ["auto", "tools", "builtin"];
 
+/**
+ * Checks a connection string with hoard's parser, then with the official driver's (which knows
+ * every URI option and its values); INVALID_ARGUMENT without the password when either refuses it.
+ */
+export function validateMongoUrl(url: string): void {
+  parseMongoUrl(url);
+  try {
+    // Parses the URL and its options; nothing connects until connect() is called.
+    new MongoClient(url);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw invalidMongoUrl(url, scrubSecrets(reason, url), error);
+  }
+}
+
 /** Creates the MongoDB driver. Nothing connects until `dump` or `restore` is called. */
 export function createMongoDriver(options: MongoDriverOptions): Driver {
-  parseMongoUrl(options.url);
+  validateMongoUrl(options.url);
   const engine = options.engine ?? "auto";
   if (!engines.includes(engine)) {
     throw new HoardError("INVALID_ARGUMENT", `mongodb: unknown engine "${String(engine)}": use auto, tools or builtin`);
@@ -78,6 +107,13 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
   const batchSize = options.batchSize ?? 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new HoardError("INVALID_ARGUMENT", `mongodb: batchSize must be a positive integer, not ${batchSize}`);
+  }
+  const connectTimeoutMs = options.connectTimeoutMs ?? defaultNetworkTimeoutMs;
+  if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs <= 0) {
+    throw new HoardError(
+      "INVALID_ARGUMENT",
+      `mongodb: connectTimeoutMs must be a positive number of milliseconds, not ${connectTimeoutMs}`,
+    );
   }
   const mongodump = options.mongodumpPath ?? "mongodump";
   const mongorestore = options.mongorestorePath ?? "mongorestore";
@@ -95,7 +131,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
 
   return {
     name: DRIVER_NAME,
-    url: redactUrl(options.url),
+    url: redactMongoUrl(options.url),
     extension: "archive",
 
     async dump(dump: DumpContext): Promise<DumpOutput> {
@@ -105,6 +141,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
         const stream = await toolDump({
           executable,
           url: options.url,
+          connectTimeoutMs,
           workDirectory: dump.workDirectory,
           logger,
           signal: dump.signal,
@@ -118,7 +155,14 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
           `mongodb: the built-in engine takes no dump options (${dumpOptions.join(" ")}); install mongodump to use them`,
         );
       }
-      const stream = await builtinDump({ url: options.url, batchSize, logger, signal: dump.signal, clientOptions: options.clientOptions });
+      const stream = await builtinDump({
+        url: options.url,
+        batchSize,
+        logger,
+        signal: dump.signal,
+        connectTimeoutMs,
+        clientOptions: options.clientOptions,
+      });
       return { kind: "stream", stream };
     },
 
@@ -128,17 +172,34 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
         throw new HoardError("UNSUPPORTED_FORMAT", "mongodb: restores a mongodump archive (a single file), not a directory");
       }
       const name = input.path ?? "the archive";
+      // Restore over the target: asked by restore({ replace }), or by the older drop options.
+      const replace = (restore.replace ?? false) || (options.drop ?? false) || restoreOptions.includes("--drop");
       const executable = await chooseTool(mongorestore, logger);
       if (executable) {
-        const { stream } = await decompressByContent(input.stream, name);
+        let stream: Readable = (await decompressByContent(input.stream, name)).stream;
         try {
+          if (!replace) {
+            // The URL's database, else those the archive names (read from its prelude, which is replayed to mongorestore).
+            let databases: string[];
+            const database = parseMongoUrl(options.url).database;
+            if (database !== undefined) databases = [database];
+            else {
+              const prelude = await peekPrelude(stream, { name });
+              stream = prelude.stream;
+              databases = prelude.collections
+                .filter((collection) => collection.database !== "" && !collection.collection.startsWith("system."))
+                .map((collection) => collection.database);
+            }
+            await ensureEmptyTargets({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions }, databases);
+          }
           await toolRestore(stream, {
             executable,
             url: options.url,
+            connectTimeoutMs,
             workDirectory: restore.workDirectory,
             logger,
             signal: restore.signal,
-            drop: options.drop ?? false,
+            drop: replace,
             restoreOptions,
           });
         } finally {
@@ -155,7 +216,8 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
       }
       await builtinRestore(input.stream, {
         url: options.url,
-        drop: (options.drop ?? false) || restoreOptions.includes("--drop"),
+        drop: replace,
+        connectTimeoutMs,
         batchSize,
         name,
         logger,
@@ -166,18 +228,26 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
   };
 }
 
+/** Settings of {@link createDriverFromUrl}: core's, plus the engine. */
+export interface MongoDriverSettings extends DriverSettings {
+  /** Which engine dumps and restores; takes precedence over HOARD_MONGODB_ENGINE. @default "auto" */
+  engine?: MongoEngine;
+}
+
 /**
- * The registry's entry point for `mongodb://` and `mongodb+srv://` URLs. The engine comes from the
- * environment variable HOARD_MONGODB_ENGINE (auto, tools or builtin) when set, else auto.
+ * The registry's entry point for `mongodb://` and `mongodb+srv://` URLs. The engine is
+ * `settings.engine` when given (the CLI passes it this way), else the environment variable
+ * HOARD_MONGODB_ENGINE (auto, tools or builtin) when set, else auto.
  */
-export function createDriverFromUrl(url: string, settings: DriverSettings = {}): Driver {
+export function createDriverFromUrl(url: string, settings: MongoDriverSettings = {}): Driver {
   const fromEnvironment = process.env.HOARD_MONGODB_ENGINE;
-  const engine = fromEnvironment === undefined || fromEnvironment === "" ? "auto" : (fromEnvironment as MongoEngine);
+  const engine = settings.engine ?? (fromEnvironment === undefined || fromEnvironment === "" ? "auto" : (fromEnvironment as MongoEngine));
   return createMongoDriver({
     url,
     engine,
     dumpOptions: settings.dumpOptions,
     restoreOptions: settings.restoreOptions,
     logger: settings.logger,
+    connectTimeoutMs: settings.connectTimeoutMs,
   });
 }

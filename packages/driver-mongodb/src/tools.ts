@@ -1,8 +1,10 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
-import { type Logger, runToolWithInput, toolOutput } from "@hoard/core";
-import { parseMongoUrl, withoutDatabase } from "./connection-string.js";
+import { Readable } from "node:stream";
+import { HoardError, type Logger, runToolWithInput, toolOutput } from "@hoard/core";
+import { archiveMagicNumber } from "./archive-format.js";
+import { hostsOf, parseMongoUrl, scrubSecrets, serverSelectionTimeout, withoutDatabase, withTimeouts } from "./connection-string.js";
+import { seconds } from "./errors.js";
 
 /** A private configuration file for one run of a tool; `remove` deletes it (and its directory) and may be called more than once. */
 export interface ToolConfiguration {
@@ -67,21 +69,118 @@ export function mongorestoreArguments(configurationPath: string, options: Mongor
   return args;
 }
 
+/** What the tools' usual complaints mean. */
+type ToolComplaint = "unauthenticated" | "unreachable" | "access-denied";
+
+function complaintOf(stderr: string): ToolComplaint | undefined {
+  if (/authentication failed|AuthenticationFailed|auth error/i.test(stderr)) return "unauthenticated";
+  if (
+    /server selection error|server selection timeout|no reachable servers|connection refused|connect: connection|i\/o timeout/i.test(stderr)
+  ) {
+    return "unreachable";
+  }
+  if (/not authorized|Unauthorized/i.test(stderr)) return "access-denied";
+  return undefined;
+}
+
+const advice: Record<ToolComplaint, string> = {
+  unauthenticated: "authentication failed: check the user, password and authSource in the URL",
+  unreachable: "cannot reach the server: check the host and port in the URL",
+  "access-denied": "the user lacks a privilege the tool needs",
+};
+
 /** Turns the tools' usual complaints into advice. */
 export function explainToolFailure(stderr: string): string | undefined {
-  if (/authentication failed|AuthenticationFailed|auth error/i.test(stderr)) {
-    return "authentication failed: check the user, password and authSource in the URL";
+  const complaint = complaintOf(stderr);
+  return complaint ? advice[complaint] : undefined;
+}
+
+/** `2024-01-15T10:23:46.501+0000<TAB>` in front of every line the tools log. */
+const timestampPrefix = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+/;
+/** mongorestore's last line, success or not (mongorestore/main/mongorestore.go). */
+const summaryLine = /^(\d+) document\(s\) restored successfully\. (\d+) document\(s\) failed to restore\.?$/;
+const failureLine = /\bfailed\b|\berror\b|\bE\d{5}\b|\bfatal\b|^panic:|\bcannot\b|\bunable to\b|\binvalid\b|\bnot authorized\b/i;
+const maximumFailureLines = 3;
+const maximumLineLength = 300;
+
+/** What a tool's stderr says about a failure: the lines that name it, and mongorestore's counts. */
+export interface ToolFailureReport {
+  /** The lines that say what failed, the final `Failed: ...` first; at most three, without timestamps. */
+  lines: string[];
+  /** From mongorestore's summary line, when it printed one. */
+  restored?: number;
+  failed?: number;
+}
+
+/**
+ * Reads a tool's stderr (the tail core keeps) for the lines that say what went wrong, instead of the
+ * last line, which for mongorestore is its summary ("23838 document(s) restored successfully. 0
+ * document(s) failed to restore.") even when it failed.
+ */
+export function readToolFailure(stderr: string): ToolFailureReport {
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((line) => line.replace(timestampPrefix, "").trim())
+    .filter((line) => line !== "");
+  const report: ToolFailureReport = { lines: [] };
+  const fatal: string[] = [];
+  const others: string[] = [];
+  for (const line of lines) {
+    const summary = summaryLine.exec(line);
+    if (summary) {
+      report.restored = Number(summary[1]);
+      report.failed = Number(summary[2]);
+      continue;
+    }
+    if (/^Failed:/.test(line)) fatal.push(line);
+    else if (failureLine.test(line)) others.push(line);
   }
-  if (/server selection error|no reachable servers|connection refused|connect: connection/i.test(stderr)) {
-    return "cannot reach the server: check the host and port in the URL";
+  const chosen: string[] = [];
+  for (const line of [...fatal.reverse(), ...others]) {
+    const shortened = line.length > maximumLineLength ? `${line.slice(0, maximumLineLength)}...` : line;
+    if (!chosen.includes(shortened)) chosen.push(shortened);
+    if (chosen.length === maximumFailureLines) break;
   }
-  if (/not authorized|Unauthorized/i.test(stderr)) return "the user lacks a privilege the tool needs";
-  return undefined;
+  // Nothing looks like a failure: the last line that is not the summary is the best there is.
+  if (chosen.length === 0) {
+    const last = lines.filter((line) => !summaryLine.test(line)).at(-1);
+    if (last) chosen.push(last.length > maximumLineLength ? `${last.slice(0, maximumLineLength)}...` : last);
+  }
+  report.lines = chosen;
+  return report;
+}
+
+/** The failure part of mongodump's message: what failed, and advice when the complaint is a known one. */
+export function explainDumpFailure(stderr: string): string | undefined {
+  const { lines } = readToolFailure(stderr);
+  const parts = [...lines];
+  const explained = explainToolFailure(stderr);
+  if (explained) parts.push(explained);
+  return parts.length > 0 ? parts.join("; ") : undefined;
+}
+
+/**
+ * The failure part of mongorestore's message: the failing line(s), advice for known complaints,
+ * and what state the database is left in.
+ */
+export function explainRestoreFailure(stderr: string): string {
+  const { lines, restored } = readToolFailure(stderr);
+  const parts = [...lines];
+  const explained = explainToolFailure(stderr);
+  if (explained) parts.push(explained);
+  parts.push(
+    restored !== undefined && restored > 0
+      ? `the database is partially restored (${restored} document(s) were restored before the failure)`
+      : "the database may be partially restored",
+  );
+  return parts.join("; ");
 }
 
 export interface ToolRunOptions {
   executable: string;
   url: string;
+  /** Applied as connectTimeoutMS and serverSelectionTimeoutMS in the URI unless it sets them. */
+  connectTimeoutMs: number;
   /** Where the private configuration file goes. */
   workDirectory: string;
   logger?: Logger;
@@ -89,24 +188,94 @@ export interface ToolRunOptions {
 }
 
 /**
- * Runs `mongodump --archive` and returns its stdout. The stream fails when mongodump exits non-zero
- * and ends only after it exited 0 (core's toolOutput); the configuration file is removed as soon as
- * the stream closes, whichever way.
+ * A tool's failure as the driver reports it: prefixed with the plugin's name, without the password
+ * (in the message and the stderr tail), UNREACHABLE or UNAUTHENTICATED when the tool says so.
+ */
+export function toolError(error: unknown, options: ToolRunOptions): unknown {
+  if (!HoardError.isInstance(error)) return error;
+  const scrub = (text: string) => scrubSecrets(text, options.url);
+  const message = scrub(error.message.startsWith("mongodb: ") ? error.message : `mongodb: ${error.message}`);
+  const detail = error.detail === undefined ? undefined : scrub(error.detail);
+  let code = error.code;
+  if (code === "TOOL_FAILED" && error.detail !== undefined) {
+    const complaint = complaintOf(error.detail);
+    if (complaint === "unreachable") code = "UNREACHABLE";
+    if (complaint === "unauthenticated") code = "UNAUTHENTICATED";
+  }
+  if (code === "UNREACHABLE" && error.code === "TOOL_FAILED") {
+    const within = seconds(serverSelectionTimeout(options.url, options.connectTimeoutMs));
+    return new HoardError(code, `${message} (no usable answer from ${hostsOf(options.url)} within ${within})`, { cause: error, detail });
+  }
+  if (message === error.message && detail === error.detail && code === error.code) return error;
+  return new HoardError(code, message, { cause: error, detail });
+}
+
+const gzipMagic = Buffer.from([0x1f, 0x8b]);
+
+/**
+ * Passes mongodump's stdout on after checking that it is an archive: it must start with the archive
+ * magic number (6D E2 99 81, 0x8199e26d little-endian) or, for `--gzip`, the gzip header. A dump
+ * option that sends the dump elsewhere (`--out=dir`, `--archive=file`) leaves stdout empty or
+ * filled with something else: the stream then fails with TOOL_FAILED, so nothing is stored.
+ * Errors are passed through `mapError`. Destroying the returned stream destroys the source.
+ */
+export function expectArchive(source: Readable, mapError: (error: unknown) => unknown = (error) => error): Readable {
+  const noArchive = (what: string) =>
+    new HoardError(
+      "TOOL_FAILED",
+      `mongodb: mongodump produced no archive on its output (${what}); a dump option such as --out or --archive=<file> may have sent it elsewhere, and hoard stores only what mongodump writes to its output`,
+    );
+  const check = (head: Buffer) => {
+    if (head.readUInt32LE(0) === archiveMagicNumber || head.subarray(0, 2).equals(gzipMagic)) return;
+    throw noArchive(`it starts with ${head.subarray(0, 4).toString("hex")}, not the archive magic number 6de29981`);
+  };
+  async function* checked(): AsyncGenerator<Buffer> {
+    let head: Buffer | undefined = Buffer.alloc(0);
+    try {
+      for await (const chunk of source) {
+        if (head === undefined) {
+          yield chunk as Buffer;
+          continue;
+        }
+        head = Buffer.concat([head, chunk as Buffer]);
+        if (head.length < 4) continue;
+        check(head);
+        const first = head;
+        head = undefined;
+        yield first;
+      }
+    } catch (error) {
+      throw mapError(error);
+    }
+    if (head !== undefined) {
+      if (head.length === 0) throw noArchive("it wrote nothing there");
+      throw noArchive(`only ${head.length} byte(s)`);
+    }
+  }
+  const stream = Readable.from(checked(), { objectMode: false });
+  stream.once("close", () => source.destroy());
+  return stream;
+}
+
+/**
+ * Runs `mongodump --archive` and returns its stdout, checked to be an archive ({@link expectArchive}).
+ * The stream fails when mongodump exits non-zero and ends only after it exited 0 (core's toolOutput);
+ * the configuration file is removed as soon as the stream closes, whichever way.
  */
 export async function toolDump(options: ToolRunOptions & { dumpOptions: readonly string[] }): Promise<Readable> {
-  const configuration = await writeToolConfiguration(options.workDirectory, options.url);
+  const configuration = await writeToolConfiguration(options.workDirectory, withTimeouts(options.url, options.connectTimeoutMs));
   try {
-    const stream = toolOutput(options.executable, {
+    const output = toolOutput(options.executable, {
       label: "mongodump",
       args: mongodumpArguments(configuration.path, options.dumpOptions),
       signal: options.signal,
       logger: options.logger,
-      explainFailure: explainToolFailure,
+      explainFailure: explainDumpFailure,
     });
-    stream.once("close", () => {
+    output.once("close", () => {
       configuration.remove().catch(() => {});
     });
-    return stream;
+    return expectArchive(output, (error) => toolError(error, options));
   } catch (error) {
     await configuration.remove();
     throw error;
@@ -119,7 +288,8 @@ export async function toolRestore(
   options: ToolRunOptions & { drop: boolean; restoreOptions: readonly string[] },
 ): Promise<void> {
   // A database in the URI would make mongorestore filter the archive instead of renaming it.
-  const configuration = await writeToolConfiguration(options.workDirectory, withoutDatabase(options.url));
+  const uri = withTimeouts(withoutDatabase(options.url), options.connectTimeoutMs);
+  const configuration = await writeToolConfiguration(options.workDirectory, uri);
   try {
     await runToolWithInput(
       options.executable,
@@ -132,10 +302,12 @@ export async function toolRestore(
         }),
         signal: options.signal,
         logger: options.logger,
-        explainFailure: explainToolFailure,
+        explainFailure: explainRestoreFailure,
       },
       input,
     );
+  } catch (error) {
+    throw toolError(error, options);
   } finally {
     await configuration.remove();
   }

@@ -22,8 +22,8 @@ describe("MongoDB connection strings", () => {
   });
 
   it("rejects other schemes without echoing the password", () => {
-    expect(() => parseMongoUrl("postgresql://u:secret@host/db")).toThrow(/invalid URL postgresql:\/\/u:\*\*\*@host\/db/);
-    expect(() => parseMongoUrl("mongodb://u:secret@/db")).toThrow(/invalid URL/);
+    expect(() => parseMongoUrl("postgresql://u:secret@host/db")).toThrow(/invalid database URL postgresql:\/\/u:\*\*\*@host\/db/);
+    expect(() => parseMongoUrl("mongodb://u:secret@/db")).toThrow(/invalid database URL/);
   });
 
   it("formats what it parsed", () => {

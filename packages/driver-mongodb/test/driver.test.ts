@@ -24,8 +24,19 @@ describe("createDriverFromUrl", () => {
     expect(() => createDriverFromUrl("mongodb://h/db", {})).toThrow(/unknown engine "fastest"/);
   });
 
+  it("takes the engine from the settings' engine option before HOARD_MONGODB_ENGINE", async () => {
+    process.env.HOARD_MONGODB_ENGINE = "tools";
+    // The built-in engine refuses dump options before connecting; the tools engine would look for mongodump.
+    const driver = createDriverFromUrl("mongodb://h/db", { engine: "builtin", dumpOptions: ["--oplog"] });
+    await expect(driver.dump({ workDirectory: "/nonexistent" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringMatching(/the built-in engine takes no dump options/),
+    });
+    expect(() => createDriverFromUrl("mongodb://h/db", { engine: "fastest" as "auto" })).toThrow(/unknown engine "fastest"/);
+  });
+
   it("rejects URLs that are not MongoDB connection strings, and bad batch sizes", () => {
-    expect(() => createMongoDriver({ url: "postgresql://h/db" })).toThrow(/invalid URL/);
+    expect(() => createMongoDriver({ url: "postgresql://h/db" })).toThrow(/invalid database URL/);
     expect(() => createMongoDriver({ url: "mongodb://h/db", batchSize: 0 })).toThrow(/batchSize/);
   });
 });

@@ -123,14 +123,14 @@ describe("mongodb failures (built-in engine)", () => {
     expect(isHoardError(error, "UNSUPPORTED_FORMAT"), String(error)).toBe(true);
   });
 
-  it("rejects documents that already exist unless drop is set", async () => {
+  it("refuses to restore over a non-empty target unless drop is set", async () => {
     await put(place.storage, "twice-20260101000000.archive", archive);
     const target = newDatabaseUrl(server.url);
     const key = "twice-20260101000000.archive";
     await restore({ driver: createMongoDriver({ url: target, engine: "builtin" }), storage: place.storage, key });
     const error = await failureOf(restore({ driver: createMongoDriver({ url: target, engine: "builtin" }), storage: place.storage, key }));
-    expect(isHoardError(error, "TOOL_FAILED"), String(error)).toBe(true);
-    expect(String((error as Error).message)).toMatch(/inserting into .*\.notes \(200 of 200 documents rejected\)/);
+    expect(isHoardError(error, "TARGET_NOT_EMPTY"), String(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(/is not empty \(1 collection: notes\); use --replace to restore over it/);
     await restore({ driver: createMongoDriver({ url: target, engine: "builtin", drop: true }), storage: place.storage, key });
     expect(await snapshotFixture(target)).toEqual(await snapshotFixture(source));
   });
