@@ -28,7 +28,7 @@ describe("README example", () => {
 
     const storage = place.storage;
     const { key } = await backup({ driver: createMongoDriver({ url: shop, ...withoutTools }), storage, prefix: "shop" });
-    await restore({ driver: createMongoDriver({ url: shopCopy, drop: true, ...withoutTools }), storage, key });
+    await restore({ driver: createMongoDriver({ url: shopCopy, ...withoutTools }), storage, key, replace: true });
 
     expect(key).toMatch(/^shop-\d{14}\.archive\.gz$/);
     expect(await snapshotFixture(shopCopy)).toEqual(await snapshotFixture(shop));
