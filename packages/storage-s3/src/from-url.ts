@@ -30,6 +30,11 @@ export interface S3StorageSettings {
   s3PartSize?: number | string;
   /** `--s3-queue-size`: parts sent at the same time. */
   s3QueueSize?: number | string;
+  /**
+   * Common to every storage (`--timeout`): milliseconds a request may wait without a byte before
+   * the attempt is given up. @default 15_000
+   */
+  timeoutMs?: number | string;
 }
 
 function text(settings: StorageSettings, name: keyof S3StorageSettings): string | undefined {
@@ -66,6 +71,17 @@ export function parseByteSize(value: string): number | undefined {
   const match = /^(\d+)\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(value.trim());
   if (!match) return undefined;
   return Number(match[1]) * (sizeUnits[(match[2] ?? "").toLowerCase()] as number);
+}
+
+/** `timeoutMs`, common to every storage: a positive whole number of milliseconds. */
+function timeoutSetting(settings: StorageSettings): number | undefined {
+  const value = settings.timeoutMs as unknown;
+  if (value === undefined || value === "") return undefined;
+  const milliseconds = typeof value === "number" ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(milliseconds) || milliseconds < 1) {
+    throw new HoardError("INVALID_ARGUMENT", `s3: the timeout must be a positive whole number of milliseconds, got "${String(value)}"`);
+  }
+  return milliseconds;
 }
 
 function sizeSetting(settings: StorageSettings, name: keyof S3StorageSettings): number | undefined {
@@ -112,6 +128,7 @@ export function s3OptionsFromUrl(url: string, settings: StorageSettings = {}): S
   if (sessionToken && !accessKeyId) {
     throw new HoardError("INVALID_ARGUMENT", "s3: --s3-session-token needs --s3-access-key-id and --s3-secret-access-key");
   }
+  const timeout = timeoutSetting(settings);
   return {
     bucket: location.bucket,
     prefix: location.path,
@@ -124,6 +141,7 @@ export function s3OptionsFromUrl(url: string, settings: StorageSettings = {}): S
     storageClass: text(settings, "s3StorageClass")?.toUpperCase(),
     partSize: sizeSetting(settings, "s3PartSize"),
     queueSize: integerSetting(settings, "s3QueueSize"),
+    ...(timeout !== undefined && { timeoutMs: timeout }),
   };
 }
 

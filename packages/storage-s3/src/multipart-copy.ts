@@ -25,6 +25,8 @@ export interface MultipartCopy {
   concurrency: number;
   /** Encryption and storage class for the target. */
   writeParameters: Partial<Pick<CreateMultipartUploadCommandInput, "ServerSideEncryption" | "SSEKMSKeyId" | "StorageClass">>;
+  /** Stops the copy; the multipart upload is still aborted. */
+  signal?: AbortSignal;
 }
 
 /** The byte ranges of a multipart copy, numbered from 1. */
@@ -42,10 +44,14 @@ export function copyParts(size: number, partSize: number): { partNumber: number;
  * in flight any more, and the SDK's error is thrown for the caller to map.
  */
 export async function copyInParts(copy: MultipartCopy): Promise<void> {
-  const { client, bucket, targetKey } = copy;
+  const { client, bucket, targetKey, signal } = copy;
+  const sendOptions = { abortSignal: signal };
   let uploadId: string | undefined;
   try {
-    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: targetKey, ...copy.writeParameters }));
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: targetKey, ...copy.writeParameters }),
+      sendOptions,
+    );
     uploadId = created.UploadId;
     const parts: { PartNumber: number; ETag: string }[] = [];
     await forEachConcurrently(copyParts(copy.size, copy.partSize), copy.concurrency, async ({ partNumber, range }) => {
@@ -58,19 +64,30 @@ export async function copyInParts(copy: MultipartCopy): Promise<void> {
           CopySource: copy.copySource,
           CopySourceRange: range,
         }),
+        sendOptions,
       );
       const etag = result.CopyPartResult?.ETag;
       if (!etag) throw new HoardError("STORAGE_FAILED", `s3: UploadPartCopy of part ${partNumber} of ${targetKey} returned no ETag`);
       parts.push({ PartNumber: partNumber, ETag: etag });
     });
     parts.sort((left, right) => left.PartNumber - right.PartNumber);
+    // Conditional, like every write: an object that appeared meanwhile is not replaced.
     await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: targetKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: targetKey,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        IfNoneMatch: "*",
+      }),
+      sendOptions,
     );
   } catch (error) {
     if (uploadId) {
       await client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: targetKey, UploadId: uploadId }))
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: targetKey, UploadId: uploadId }), {
+          abortSignal: AbortSignal.timeout(60_000),
+        })
         .catch((abortError: unknown) => {
           // Already gone is fine; otherwise keep the copy's error, which says what went wrong first.
           if (httpStatusOf(abortError) !== 404 && error instanceof Error && error.cause === undefined) error.cause = abortError;

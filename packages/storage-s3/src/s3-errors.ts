@@ -9,6 +9,8 @@ export interface ErrorContext {
   objectKey?: string;
   /** The endpoint as configured (without credentials), or undefined for AWS. */
   endpoint: string | undefined;
+  /** The silence after which an attempt is given up, for messages about it. */
+  timeoutMs?: number;
 }
 
 const unauthenticatedCodes = new Set([
@@ -55,6 +57,42 @@ export function httpStatusOf(error: unknown): number | undefined {
   return (error as ServiceErrorShape).$metadata?.httpStatusCode;
 }
 
+/** The code of a connection that broke after it was made (`ECONNRESET`...), looking inside causes. */
+function brokenCodeOf(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
+    const shape = current as ServiceErrorShape & { cause?: unknown };
+    if (shape.code && brokenConnectionCodes.has(shape.code)) return shape.code;
+    current = shape.errors?.[0] ?? shape.cause;
+  }
+  return undefined;
+}
+
+/** True for an attempt given up because the endpoint said nothing (socket or connection timeout). */
+export function isSilence(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { name, message } = error as { name?: unknown; message?: unknown };
+  return name === "TimeoutError" && typeof message === "string" && /of inactivity|did not establish a connection/.test(message);
+}
+
+function seconds(milliseconds: number): string {
+  return `${Number((milliseconds / 1000).toFixed(1))} s`;
+}
+
+/** The error for an endpoint that went silent: UNREACHABLE, naming the endpoint and the operation. */
+export function silenceError(context: ErrorContext, cause: unknown): HoardError {
+  const within = context.timeoutMs === undefined ? "" : ` within ${seconds(context.timeoutMs)}`;
+  return build("UNREACHABLE", `no answer from ${where(context)}${within} (${context.operation} ${objectName(context)})`, cause);
+}
+
+const activities: Record<string, string> = { upload: "uploading", GetObject: "downloading", download: "downloading" };
+
+/** The error for a connection that broke midway: the server went away, not the caller. */
+export function connectionLostError(context: ErrorContext, reason: string, cause: unknown): HoardError {
+  const activity = activities[context.operation];
+  const during = activity ? `while ${activity}` : `during ${context.operation} of`;
+  return build("UNREACHABLE", `connection to ${where(context)} lost ${during} ${objectName(context)} (${reason})`, cause);
+}
+
 /** The system error code of a failed connection (`ECONNREFUSED`...), looking inside AggregateErrors. */
 function networkCodeOf(error: unknown): string | undefined {
   for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
@@ -86,6 +124,7 @@ export function toS3Error(error: unknown, context: ErrorContext): HoardError {
   if (HoardError.isInstance(error)) return error;
   const shape = (typeof error === "object" && error !== null ? error : {}) as ServiceErrorShape;
   if (shape.name === "AbortError") return build("ABORTED", `${context.operation} of ${objectName(context)} was aborted`, error);
+  if (isSilence(error)) return silenceError(context, error);
 
   const networkCode = networkCodeOf(error);
   const connectTimedOut = shape.name === "TimeoutError" && /without establishing a connection/.test(shape.message ?? "");
@@ -96,16 +135,9 @@ export function toS3Error(error: unknown, context: ErrorContext): HoardError {
       error,
     );
   }
-  const brokenCode = shape.code;
-  if (
-    shape.$metadata?.httpStatusCode === undefined &&
-    (shape.name === "TimeoutError" || (brokenCode && brokenConnectionCodes.has(brokenCode)))
-  ) {
-    return build(
-      "STORAGE_FAILED",
-      `the connection to ${where(context)} broke during ${context.operation} on ${objectName(context)} (${brokenCode ?? shape.message}): try again`,
-      error,
-    );
+  const brokenCode = brokenCodeOf(error);
+  if (shape.$metadata?.httpStatusCode === undefined && (shape.name === "TimeoutError" || brokenCode)) {
+    return connectionLostError(context, brokenCode ?? shape.message ?? "TimeoutError", error);
   }
   if (shape.name === "CredentialsProviderError") {
     return build(
@@ -128,6 +160,9 @@ export function toS3Error(error: unknown, context: ErrorContext): HoardError {
     );
   }
   if (code === "NoSuchBucket") return missingBucketError(context, error);
+  if (code === "PreconditionFailed" || code === "ConditionalRequestConflict" || status === 412) {
+    return build("ALREADY_EXISTS", `${objectName(context)} already exists; not overwriting it`, error);
+  }
   if (code === "InvalidObjectState") {
     return build("STORAGE_FAILED", `${objectName(context)} is in an archive storage class: restore it in S3 before reading it`, error);
   }

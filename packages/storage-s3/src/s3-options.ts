@@ -1,5 +1,5 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
-import { HoardError, redactUrl, trimSlashes } from "@hoard/core";
+import { defaultNetworkTimeoutMs, HoardError, redactUrl, trimSlashes } from "@hoard/core";
 
 export const mebibyte = 1024 * 1024;
 const gibibyte = 1024 * mebibyte;
@@ -95,14 +95,27 @@ export interface S3StorageOptions {
   copyPartSize?: number;
   /**
    * Attempts per request, including the first, for errors worth retrying (throttling, 5xx, network).
+   * Attempts that end in silence (see `timeoutMs`) are limited to three, so that a silent endpoint
+   * fails a call within about a minute.
    * @default 3
    */
   maxAttempts?: number;
   /**
    * How long to wait for a TCP connection before giving up on an attempt, in milliseconds.
-   * @default 10_000
+   * @default 10_000, or `timeoutMs` when that is shorter
    */
   connectionTimeoutMs?: number;
+  /**
+   * How long a request may go without sending or receiving a byte before the attempt is given up,
+   * in milliseconds: the silence is timed, not the transfer, so a slow upload or download that
+   * keeps moving is not cut. Retries included, an endpoint that accepts connections and never
+   * answers fails the call with UNREACHABLE within about three times this (plus 3 s per attempt
+   * for timeouts of 6 s or more), and within a minute whatever `maxAttempts` says. An upload also
+   * counts as silence the time the operating system takes to send the bytes it has buffered: on
+   * links slower than about 300 KB/s, raise it. The CLI's `--timeout`, the setting `timeoutMs`.
+   * @default 15_000 (`defaultNetworkTimeoutMs` of `@hoard/core`)
+   */
+  timeoutMs?: number;
 }
 
 /** The options checked, with every default filled in. */
@@ -117,6 +130,10 @@ export interface ResolvedOptions {
   storageClass: string | undefined;
   multipartCopyThreshold: number;
   copyPartSize: number;
+  /** Silence, in milliseconds, after which an attempt is given up. */
+  timeoutMs: number;
+  /** Attempts per request when every attempt ends in silence or a connection timeout. */
+  silentAttempts: number;
   clientConfig: S3ClientConfig;
 }
 
@@ -156,7 +173,9 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
   if (credentials && (!credentials.accessKeyId || !credentials.secretAccessKey)) {
     throw invalid("credentials need both an access key ID and a secret access key");
   }
-  const connectionTimeoutMs = checkInteger("connectionTimeoutMs", options.connectionTimeoutMs ?? 10_000, 1);
+  const timeoutMs = checkInteger("timeoutMs", options.timeoutMs ?? defaultNetworkTimeoutMs, 1);
+  const connectionTimeoutMs = checkInteger("connectionTimeoutMs", options.connectionTimeoutMs ?? Math.min(10_000, timeoutMs), 1);
+  const maxAttempts = checkInteger("maxAttempts", options.maxAttempts ?? 3, 1, 20);
   return {
     bucket: options.bucket,
     prefix: trimSlashes(options.prefix ?? ""),
@@ -173,6 +192,8 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
       maximumCopyObjectSize,
     ),
     copyPartSize: checkInteger("copyPartSize", options.copyPartSize ?? 512 * mebibyte, minimumPartSize, maximumCopyObjectSize),
+    timeoutMs,
+    silentAttempts: silentAttemptsFor(timeoutMs, Math.max(connectionTimeoutMs, timeoutMs), maxAttempts),
     clientConfig: {
       region: options.region ?? memoized(regionOrDefault),
       endpoint: options.endpoint,
@@ -182,11 +203,30 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
         secretAccessKey: credentials.secretAccessKey,
         ...(credentials.sessionToken && { sessionToken: credentials.sessionToken }),
       },
-      maxAttempts: checkInteger("maxAttempts", options.maxAttempts ?? 3, 1, 20),
+      maxAttempts,
       followRegionRedirects: true,
-      requestHandler: { connectionTimeout: connectionTimeoutMs },
+      // socketTimeout is the silence on the socket once connected (requestTimeout, in this
+      // version of the handler, would time the whole transfer and only warn).
+      requestHandler: { connectionTimeout: connectionTimeoutMs, socketTimeout: timeoutMs },
     },
   };
+}
+
+/** How long all silent attempts of one call may take together. */
+const silenceBudgetMs = 55_000;
+/** The HTTP handler starts timing the silence this late when the timeout is 6 s or more. */
+const silenceTimerDelayMs = 3_000;
+
+/** Attempts that end in silence before a call gives up, whatever `maxAttempts` says. */
+const maximumSilentAttempts = 3;
+
+/**
+ * How many attempts a call gets when each one ends in silence: at most three (and `maxAttempts`),
+ * fewer when three would take more than a minute, and at least one.
+ */
+export function silentAttemptsFor(timeoutMs: number, longestWaitMs: number, maxAttempts: number): number {
+  const perAttempt = longestWaitMs + (timeoutMs >= 6_000 ? silenceTimerDelayMs : 0);
+  return Math.max(1, Math.min(maxAttempts, maximumSilentAttempts, Math.floor(silenceBudgetMs / perAttempt)));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { addAbortSignal, Readable, Transform } from "node:stream";
+import { PassThrough, Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   AbortMultipartUploadCommand,
@@ -7,49 +7,64 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   paginateListObjectsV2,
-  S3Client,
+  type S3Client,
   type StorageClass,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import type { DownloadOptions, Storage, StorageObject, UploadOptions } from "@hoard/core";
-import { HoardError, toHoardError } from "@hoard/core";
+import type { DownloadOptions, RequestOptions, Storage, StorageObject, SweepOptions, SweptItem, UploadOptions } from "@hoard/core";
+import { checkKey, HoardError, toHoardError } from "@hoard/core";
 import { copyInParts } from "./multipart-copy.js";
+import { createClient } from "./s3-client.js";
 import { type ErrorContext, httpStatusOf, isCredentialError, missingBucketError, toS3Error } from "./s3-errors.js";
 import { maximumParts, resolveOptions, type S3StorageOptions } from "./s3-options.js";
 
 /**
  * Storage in an S3 bucket (AWS or any S3-compatible service). The S3 client is created on first
  * use. Uploads stream through `@aws-sdk/lib-storage` with bounded memory; a failed or aborted
- * multipart upload is aborted on the server so no parts are left behind.
+ * multipart upload is aborted on the server so no parts are left behind. Every write is
+ * conditional (`If-None-Match: *`), so an existing object is never replaced.
  */
 export function createS3Storage(options: S3StorageOptions): Storage {
   const settings = resolveOptions(options);
-  const { bucket, prefix, endpoint } = settings;
+  const { bucket, prefix, endpoint, timeoutMs } = settings;
   let client: S3Client | undefined;
   let bucketConfirmed = false;
   const s3 = (): S3Client => {
-    client ??= new S3Client(settings.clientConfig);
+    client ??= createClient(settings);
     return client;
   };
-  const contextFor = (operation: string, objectKey?: string): ErrorContext => ({ operation, bucket, objectKey, endpoint });
+  const contextFor = (operation: string, objectKey?: string): ErrorContext => ({ operation, bucket, objectKey, endpoint, timeoutMs });
   const objectKeyOf = (key: string): string => {
-    if (!key || key.startsWith("/")) throw new HoardError("INVALID_ARGUMENT", `s3: invalid key "${key}"`);
+    checkKey(key, "s3");
     return prefix ? `${prefix}/${key}` : key;
+  };
+  /** A listing prefix: empty, a key, a key ending in `/`, or the start of a name (`backup-`). */
+  const fullPrefixOf = (listPrefix: string): string => {
+    if (listPrefix !== "") checkKey(listPrefix.endsWith("/") ? listPrefix.slice(0, -1) : listPrefix, "s3");
+    return prefix ? `${prefix}/${listPrefix}` : listPrefix;
   };
   const writeParameters = {
     ...(settings.serverSideEncryption && { ServerSideEncryption: settings.serverSideEncryption }),
     ...(settings.sseKmsKeyId && { SSEKMSKeyId: settings.sseKmsKeyId }),
     ...(settings.storageClass && { StorageClass: settings.storageClass as StorageClass }),
   };
+  const abortedError = (context: ErrorContext, cause?: unknown): HoardError =>
+    new HoardError("ABORTED", `s3: ${context.operation} of ${objectUrl(context.objectKey)} was aborted`, { cause });
+  const objectUrl = (objectKey: string | undefined): string => `s3://${bucket}${objectKey === undefined ? "" : `/${objectKey}`}`;
+  /** The error to throw for a failed request: ABORTED only when the caller's signal fired. */
+  const fail = (error: unknown, context: ErrorContext, signal: AbortSignal | undefined): HoardError =>
+    signal?.aborted ? abortedError(context, error) : toS3Error(error, context);
 
   /** A 404 from HeadObject does not say whether the key or the bucket is missing: ask once. */
-  async function confirmBucket(): Promise<void> {
+  async function confirmBucket(signal: AbortSignal | undefined): Promise<void> {
     if (bucketConfirmed) return;
     try {
-      await s3().send(new HeadBucketCommand({ Bucket: bucket }));
+      await s3().send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
       bucketConfirmed = true;
     } catch (error) {
+      if (signal?.aborted) throw abortedError(contextFor("HeadBucket"), error);
       if (httpStatusOf(error) === 404) throw missingBucketError(contextFor("HeadBucket"), error);
       // 403 and others: without s3:ListBucket nothing more can be learnt; the key is missing.
       bucketConfirmed = httpStatusOf(error) === 403;
@@ -57,44 +72,61 @@ export function createS3Storage(options: S3StorageOptions): Storage {
   }
 
   /** A 403 from HeadObject has no body: a ranged GET tells bad credentials from a denied key. */
-  async function explainForbidden(objectKey: string, headError: unknown): Promise<HoardError> {
+  async function explainForbidden(objectKey: string, headError: unknown, signal: AbortSignal | undefined): Promise<HoardError> {
+    const context = contextFor("HeadObject", objectKey);
     try {
-      const response = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: objectKey, Range: "bytes=0-0" }));
+      const response = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: objectKey, Range: "bytes=0-0" }), {
+        abortSignal: signal,
+      });
       (response.Body as Readable | undefined)?.destroy();
     } catch (error) {
-      if (isCredentialError(error) || httpStatusOf(error) === 403) return toS3Error(error, contextFor("HeadObject", objectKey));
+      if (signal?.aborted) return abortedError(context, error);
+      if (isCredentialError(error) || httpStatusOf(error) === 403) return toS3Error(error, context);
     }
-    return toS3Error(headError, contextFor("HeadObject", objectKey));
+    return toS3Error(headError, context);
   }
 
-  async function statKey(key: string): Promise<StorageObject | undefined> {
+  async function statKey(key: string, signal?: AbortSignal): Promise<StorageObject | undefined> {
     const objectKey = objectKeyOf(key);
+    const context = contextFor("HeadObject", objectKey);
     try {
-      const head = await s3().send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey }));
+      const head = await s3().send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey }), { abortSignal: signal });
       return { key, size: head.ContentLength ?? 0, lastModified: head.LastModified };
     } catch (error) {
+      if (signal?.aborted) throw abortedError(context, error);
       const status = httpStatusOf(error);
       if (status === 404) {
-        await confirmBucket();
+        await confirmBucket(signal);
         return undefined;
       }
-      if (status === 403) throw await explainForbidden(objectKey, error);
-      throw toS3Error(error, contextFor("HeadObject", objectKey));
+      if (status === 403) throw await explainForbidden(objectKey, error, signal);
+      throw toS3Error(error, context);
     }
   }
 
-  /** Sends AbortMultipartUpload, ignoring "no such upload": the upload may already be gone. */
-  async function abortMultipartUpload(objectKey: string, uploadId: string | undefined): Promise<void> {
+  /**
+   * Sends AbortMultipartUpload, ignoring "no such upload": the upload may already be gone. Used
+   * after a failure, it gives up after a while rather than hang on a silent endpoint.
+   */
+  async function abortMultipartUpload(objectKey: string, uploadId: string | undefined, signal?: AbortSignal): Promise<void> {
     if (!uploadId) return;
     try {
-      await s3().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey, UploadId: uploadId }));
+      await s3().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey, UploadId: uploadId }), {
+        abortSignal: signal ?? AbortSignal.timeout(2 * timeoutMs),
+      });
     } catch (error) {
-      if (httpStatusOf(error) !== 404) throw toS3Error(error, contextFor("AbortMultipartUpload", objectKey));
+      if (httpStatusOf(error) !== 404) throw fail(error, contextFor("AbortMultipartUpload", objectKey), signal);
     }
   }
 
   async function upload(key: string, body: Readable, uploadOptions: UploadOptions = {}): Promise<StorageObject> {
-    const objectKey = objectKeyOf(key);
+    let objectKey: string;
+    try {
+      objectKey = objectKeyOf(key);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
     const { signal, contentLength, onProgress } = uploadOptions;
     if (signal?.aborted) {
       body.destroy();
@@ -113,13 +145,28 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     const feeding = pipeline(body, counter, signal ? { signal } : {}).catch((error: unknown) => {
       sourceError ??= error;
     });
+    // The caller's signal also cancels the requests in flight (lib-storage passes no signal to
+    // the client itself), so an abort does not wait for a hung request.
+    const requests = new AbortController();
+    const onAbort = () => requests.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const base = s3();
+    const uploadClient = Object.create(base, {
+      send: {
+        value: (command: Parameters<S3Client["send"]>[0], sendOptions?: object) =>
+          base.send(command, { ...sendOptions, abortSignal: requests.signal }),
+      },
+    }) as S3Client;
     const partSize = Math.max(settings.partSize, Math.ceil((contentLength ?? 0) / maximumParts));
     const uploader = new Upload({
-      client: s3(),
-      params: { Bucket: bucket, Key: objectKey, Body: counter, ContentLength: contentLength, ...writeParameters },
+      client: uploadClient,
+      // If-None-Match reaches PutObject and CompleteMultipartUpload (the other commands have no
+      // such field): the store refuses to replace an object, even one that appeared meanwhile.
+      params: { Bucket: bucket, Key: objectKey, Body: counter, ContentLength: contentLength, IfNoneMatch: "*", ...writeParameters },
       partSize,
       queueSize: settings.queueSize,
       leavePartsOnError: false,
+      abortController: requests,
     });
     if (onProgress) {
       uploader.on("httpUploadProgress", (progress) => {
@@ -151,27 +198,59 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         );
       }
       throw toS3Error(error, contextFor("upload", objectKey));
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * The object's body as a stream whose errors are HoardErrors naming the store (a lost
+   * connection, a silent endpoint) or ABORTED when the caller's signal fired: core reads any
+   * other stream error as damage to the archive.
+   */
+  function guardBody(body: Readable, context: ErrorContext, signal: AbortSignal | undefined): Readable {
+    const output = new PassThrough();
+    const onAbort = () => {
+      output.destroy(abortedError(context, signal?.reason));
+      body.destroy();
+    };
+    body.once("error", (error: unknown) => output.destroy(fail(error, context, signal)));
+    body.once("end", () => signal?.removeEventListener("abort", onAbort));
+    output.once("close", () => {
+      signal?.removeEventListener("abort", onAbort);
+      if (!body.readableEnded) body.destroy();
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    body.pipe(output);
+    return output;
   }
 
   async function download(key: string, downloadOptions: DownloadOptions = {}): Promise<Readable> {
     const objectKey = objectKeyOf(key);
+    const { signal } = downloadOptions;
+    const context = contextFor("GetObject", objectKey);
+    let body: unknown;
     try {
-      const response = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }), { abortSignal: downloadOptions.signal });
-      const body = response.Body;
-      if (!(body instanceof Readable)) {
-        throw new HoardError("STORAGE_FAILED", `s3: GetObject returned no readable body for s3://${bucket}/${objectKey}`);
-      }
-      return downloadOptions.signal ? addAbortSignal(downloadOptions.signal, body) : body;
+      const response = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }), { abortSignal: signal });
+      body = response.Body;
     } catch (error) {
-      throw toS3Error(error, contextFor("GetObject", objectKey));
+      throw fail(error, context, signal);
     }
+    if (!(body instanceof Readable)) {
+      throw new HoardError("STORAGE_FAILED", `s3: GetObject returned no readable body for s3://${bucket}/${objectKey}`);
+    }
+    if (signal?.aborted) {
+      body.destroy();
+      throw abortedError(context, signal.reason);
+    }
+    return guardBody(body, context, signal);
   }
 
-  async function* list(listPrefix = ""): AsyncGenerator<StorageObject> {
+  async function* list(listPrefix = "", requestOptions: RequestOptions = {}): AsyncGenerator<StorageObject> {
     // No trimming: "backup/" must not match "backups-1".
-    const fullPrefix = prefix ? `${prefix}/${listPrefix}` : listPrefix;
-    const pages = paginateListObjectsV2({ client: s3(), pageSize: 1000 }, { Bucket: bucket, Prefix: fullPrefix });
+    const fullPrefix = fullPrefixOf(listPrefix);
+    const { signal } = requestOptions;
+    const pages = paginateListObjectsV2({ client: s3(), pageSize: 1000 }, { Bucket: bucket, Prefix: fullPrefix }, { abortSignal: signal });
     try {
       for await (const page of pages) {
         for (const object of page.Contents ?? []) {
@@ -182,21 +261,30 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         }
       }
     } catch (error) {
-      throw toS3Error(error, contextFor("ListObjectsV2", fullPrefix));
+      throw fail(error, contextFor("ListObjectsV2", fullPrefix), signal);
     }
   }
 
-  async function copy(sourceKey: string, targetKey: string): Promise<void> {
+  async function copy(sourceKey: string, targetKey: string, requestOptions: RequestOptions = {}): Promise<void> {
     const sourceObjectKey = objectKeyOf(sourceKey);
     const targetObjectKey = objectKeyOf(targetKey);
-    const source = await statKey(sourceKey);
+    const { signal } = requestOptions;
+    const source = await statKey(sourceKey, signal);
     if (!source) throw new HoardError("NOT_FOUND", `s3: cannot copy s3://${bucket}/${sourceObjectKey}: it does not exist`);
+    // The copy itself is conditional (If-None-Match), which AWS S3 decides atomically; this look-up
+    // first gives the same answer on services that ignore the condition on copies (versitygw).
+    if (await statKey(targetKey, signal)) {
+      throw new HoardError("ALREADY_EXISTS", `s3: s3://${bucket}/${targetObjectKey} already exists; not overwriting it`);
+    }
     const copySource = `${bucket}/${sourceObjectKey.split("/").map(encodeURIComponent).join("/")}`;
     if (source.size <= settings.multipartCopyThreshold || source.size === 0) {
       try {
-        await s3().send(new CopyObjectCommand({ Bucket: bucket, Key: targetObjectKey, CopySource: copySource, ...writeParameters }));
+        await s3().send(
+          new CopyObjectCommand({ Bucket: bucket, Key: targetObjectKey, CopySource: copySource, IfNoneMatch: "*", ...writeParameters }),
+          { abortSignal: signal },
+        );
       } catch (error) {
-        throw toS3Error(error, contextFor("CopyObject", targetObjectKey));
+        throw fail(error, contextFor("CopyObject", targetObjectKey), signal);
       }
       return;
     }
@@ -210,30 +298,70 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         partSize: settings.copyPartSize,
         concurrency: settings.queueSize,
         writeParameters,
+        signal,
       });
     } catch (error) {
-      throw toS3Error(error, contextFor("multipart copy", targetObjectKey));
+      throw fail(error, contextFor("multipart copy", targetObjectKey), signal);
     }
+  }
+
+  /**
+   * Aborts the multipart uploads under `prefix` that were started before `before`: what uploads
+   * killed outright (kill -9, a lost machine) leave behind, holding storage until aborted.
+   */
+  async function sweep(sweepOptions: SweepOptions): Promise<SweptItem[]> {
+    const { before, signal } = sweepOptions;
+    const fullPrefix = fullPrefixOf(sweepOptions.prefix ?? "");
+    const context = contextFor("ListMultipartUploads", fullPrefix);
+    const swept: SweptItem[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page: Awaited<ReturnType<typeof listUploads>>;
+      try {
+        page = await listUploads(fullPrefix, keyMarker, uploadIdMarker, signal);
+      } catch (error) {
+        throw fail(error, context, signal);
+      }
+      for (const open of page.Uploads ?? []) {
+        if (!open.Key || !open.UploadId || !open.Initiated || open.Initiated >= before) continue;
+        if (prefix && !open.Key.startsWith(`${prefix}/`)) continue;
+        await abortMultipartUpload(open.Key, open.UploadId, signal ?? AbortSignal.timeout(4 * timeoutMs));
+        swept.push({ key: prefix ? open.Key.slice(prefix.length + 1) : open.Key, kind: "multipart upload", startedAt: open.Initiated });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return swept;
+  }
+
+  function listUploads(listPrefix: string, keyMarker: string | undefined, uploadIdMarker: string | undefined, signal?: AbortSignal) {
+    return s3().send(
+      new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: listPrefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      { abortSignal: signal },
+    );
   }
 
   return {
     url: prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`,
     scheme: "s3",
-    stat: statKey,
-    async exists(key) {
-      return (await statKey(key)) !== undefined;
+    stat: (key, requestOptions) => statKey(key, requestOptions?.signal),
+    async exists(key, requestOptions) {
+      return (await statKey(key, requestOptions?.signal)) !== undefined;
     },
     list,
     upload,
     download,
-    async delete(key) {
+    async delete(key, requestOptions = {}) {
       const objectKey = objectKeyOf(key);
+      const { signal } = requestOptions;
       try {
-        await s3().send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey }));
+        await s3().send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey }), { abortSignal: signal });
       } catch (error) {
-        throw toS3Error(error, contextFor("DeleteObject", objectKey));
+        throw fail(error, contextFor("DeleteObject", objectKey), signal);
       }
     },
     copy,
+    sweep,
   };
 }

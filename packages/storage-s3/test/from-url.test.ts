@@ -1,6 +1,7 @@
 import { isHoardError } from "@hoard/core";
 import { describe, expect, it } from "vitest";
 import { createStorageFromUrl, parseByteSize, s3OptionsFromUrl } from "../src/index.ts";
+import { silentAttemptsFor } from "../src/s3-options.ts";
 
 describe("s3OptionsFromUrl", () => {
   it("takes the bucket and prefix from the URL", () => {
@@ -91,5 +92,28 @@ describe("parseByteSize", () => {
 
   it.each(["", "MiB", "1.5M", "-1", "16 TB"])("refuses %s", (text) => {
     expect(parseByteSize(text)).toBeUndefined();
+  });
+});
+
+describe("timeoutMs", () => {
+  it("comes from the common settings, as a number or as text", () => {
+    expect(s3OptionsFromUrl("s3://b", { timeoutMs: 2500 }).timeoutMs).toBe(2500);
+    expect(s3OptionsFromUrl("s3://b", { timeoutMs: " 700 " } as never).timeoutMs).toBe(700);
+    expect(s3OptionsFromUrl("s3://b").timeoutMs).toBeUndefined();
+  });
+
+  it.each([0, -1, 1.5, "soon", "15s"])("rejects %s", (timeoutMs) => {
+    expect(() => s3OptionsFromUrl("s3://b", { timeoutMs } as never)).toThrow(
+      /s3: the timeout must be a positive whole number of milliseconds/,
+    );
+  });
+
+  it("bounds the attempts that end in silence to three, and to about a minute together", () => {
+    expect(silentAttemptsFor(15_000, 15_000, 3)).toBe(3);
+    expect(silentAttemptsFor(15_000, 15_000, 20)).toBe(3);
+    expect(silentAttemptsFor(1_000, 1_000, 20)).toBe(3);
+    expect(silentAttemptsFor(1_000, 1_000, 1)).toBe(1);
+    expect(silentAttemptsFor(30_000, 30_000, 3)).toBe(1);
+    expect(silentAttemptsFor(120_000, 120_000, 3)).toBe(1);
   });
 });

@@ -8,7 +8,13 @@ function serviceError(name: string, status: number, message = name): S3ServiceEx
   return new S3ServiceException({ name, $fault: status >= 500 ? "server" : "client", $metadata: { httpStatusCode: status }, message });
 }
 
-const context: ErrorContext = { operation: "GetObject", bucket: "backups", objectKey: "db/backup-1.sql.gz", endpoint: undefined };
+const context: ErrorContext = {
+  operation: "GetObject",
+  bucket: "backups",
+  objectKey: "db/backup-1.sql.gz",
+  endpoint: undefined,
+  timeoutMs: 15_000,
+};
 
 describe("toS3Error", () => {
   it.each([
@@ -51,9 +57,22 @@ describe("toS3Error", () => {
     ],
     [
       Object.assign(new Error("write ECONNRESET"), { name: "TimeoutError", code: "ECONNRESET" }),
-      "STORAGE_FAILED",
-      "connection to the AWS S3 endpoint broke",
+      "UNREACHABLE",
+      "s3: connection to the AWS S3 endpoint lost while downloading s3://backups/db/backup-1.sql.gz (ECONNRESET)",
     ],
+    [
+      Object.assign(new Error("@smithy/node-http-handler - the request socket timed out after 15000 ms of inactivity (configured)"), {
+        name: "TimeoutError",
+      }),
+      "UNREACHABLE",
+      "s3: no answer from the AWS S3 endpoint within 15 s (GetObject s3://backups/db/backup-1.sql.gz)",
+    ],
+    [
+      serviceError("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold"),
+      "ALREADY_EXISTS",
+      "s3: s3://backups/db/backup-1.sql.gz already exists; not overwriting it",
+    ],
+    [serviceError("ConditionalRequestConflict", 409), "ALREADY_EXISTS", "already exists; not overwriting it"],
     [
       Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError" }),
       "UNAUTHENTICATED",
