@@ -1,5 +1,18 @@
-import { type Driver, type DriverSettings, type Logger, openDriver, openStorage, type Storage, type StorageSettings } from "@hoard/core";
+import {
+  type Driver,
+  type DriverSettings,
+  defaultNetworkTimeoutMs,
+  HoardError,
+  type Logger,
+  openDriver,
+  openStorage,
+  redactUrl,
+  type Storage,
+  type StorageSettings,
+} from "@hoard/core";
 import type { Argv } from "yargs";
+import { byteSizeOption, durationOption, integerOption } from "./arguments.js";
+import { environmentVariable, ignoredVariables } from "./environment.js";
 import { createStderrLogger } from "./output.js";
 
 /** Packages resolve from the CLI's own install, where users add the plugins they need. */
@@ -9,6 +22,27 @@ const importFromCli = (specifier: string) => import(specifier);
 export interface GlobalArguments {
   debug: boolean;
   quiet: boolean;
+  /** Milliseconds, from `--timeout 15s`. */
+  timeout: number;
+}
+
+const parseTimeout = durationOption("timeout");
+const parsePartSize = byteSizeOption("s3-part-size");
+const parseQueueSize = integerOption("s3-queue-size", 1);
+const parseChunkSize = byteSizeOption("gcs-chunk-size");
+
+export function withGlobalOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option("debug", { type: "boolean", default: false, describe: "show tool output and stack traces", global: true })
+    .option("quiet", { type: "boolean", default: false, describe: "log nothing to stderr but errors", global: true })
+    .option("timeout", {
+      type: "string",
+      default: `${defaultNetworkTimeoutMs / 1000}s`,
+      coerce: parseTimeout,
+      global: true,
+      describe:
+        "how long a silent storage endpoint or database host is waited for, e.g. 30s; with retries a silent one fails within about four times this",
+    });
 }
 
 /** Storage options, shared by every command. Secrets are not among them: they come from the environment. */
@@ -19,13 +53,15 @@ export interface StorageArguments {
   s3Sse?: string;
   s3SseKmsKeyId?: string;
   s3StorageClass?: string;
-  s3PartSize?: string;
+  /** Bytes. */
+  s3PartSize?: number;
   s3QueueSize?: number;
   gcsProject?: string;
   gcsKeyFile?: string;
   gcsEndpoint?: string;
   gcsStorageClass?: string;
-  gcsChunkSize?: string;
+  /** Bytes. */
+  gcsChunkSize?: number;
 }
 
 export function withStorageOptions<T>(yargs: Argv<T>) {
@@ -42,10 +78,11 @@ export function withStorageOptions<T>(yargs: Argv<T>) {
     .option("s3-storage-class", { type: "string", group: "S3:", describe: "storage class, e.g. STANDARD_IA" })
     .option("s3-part-size", {
       type: "string",
+      coerce: parsePartSize,
       group: "S3:",
       describe: "multipart part size, e.g. 16MiB (memory: part size x (queue size + 2))",
     })
-    .option("s3-queue-size", { type: "number", group: "S3:", describe: "parts uploaded at once" })
+    .option("s3-queue-size", { type: "string", coerce: parseQueueSize, group: "S3:", describe: "parts uploaded at once (a whole number)" })
     .option("gcs-project", { type: "string", group: "Google Cloud Storage:", describe: "project id" })
     .option("gcs-key-file", {
       type: "string",
@@ -56,13 +93,15 @@ export function withStorageOptions<T>(yargs: Argv<T>) {
     .option("gcs-storage-class", { type: "string", group: "Google Cloud Storage:", describe: "storage class, e.g. NEARLINE" })
     .option("gcs-chunk-size", {
       type: "string",
+      coerce: parseChunkSize,
       group: "Google Cloud Storage:",
       describe: "resumable upload chunk, e.g. 16MiB (memory: about two chunks)",
     });
 }
 
-export function storageSettings(args: StorageArguments): StorageSettings {
+export function storageSettings(args: StorageArguments & Pick<GlobalArguments, "timeout">): StorageSettings {
   return {
+    timeoutMs: args.timeout,
     s3Endpoint: args.s3Endpoint,
     s3Region: args.s3Region,
     s3ForcePathStyle: args.s3ForcePathStyle,
@@ -77,38 +116,49 @@ export function storageSettings(args: StorageArguments): StorageSettings {
     gcsStorageClass: args.gcsStorageClass,
     gcsChunkSize: args.gcsChunkSize,
     // Inline service-account credentials only from the environment, never from argv.
-    gcsClientEmail: process.env.HOARD_GCS_CLIENT_EMAIL,
-    gcsPrivateKey: process.env.HOARD_GCS_PRIVATE_KEY,
+    gcsClientEmail: environmentVariable("HOARD_GCS_CLIENT_EMAIL"),
+    gcsPrivateKey: environmentVariable("HOARD_GCS_PRIVATE_KEY"),
   };
 }
 
 export function createLogger(args: GlobalArguments): Logger & { finish(): void } {
   if (args.quiet) return { event() {}, finish() {} };
-  return createStderrLogger({ debug: args.debug, progress: process.stderr.isTTY === true });
+  const logger = createStderrLogger({ debug: args.debug, progress: process.stderr.isTTY === true });
+  for (const name of ignoredVariables()) {
+    logger.event({ type: "log", level: "debug", message: `ignoring ${name}: no option of this command and not a variable hoard reads` });
+  }
+  return logger;
 }
 
-export function openCliStorage(url: string, args: StorageArguments): Promise<Storage> {
-  return openStorage(url, storageSettings(args), importFromCli);
+/**
+ * Opens the storage before any work starts. A URL or setting the plugin cannot make sense of is a
+ * usage error (exit 2), whatever the plugin threw, and the message never repeats a secret.
+ */
+export async function openCliStorage(url: string, args: StorageArguments & Pick<GlobalArguments, "timeout">): Promise<Storage> {
+  try {
+    return await openStorage(url, storageSettings(args), importFromCli);
+  } catch (error) {
+    throw openingError(error, "storage", url);
+  }
 }
 
-export function openCliDriver(url: string, settings: DriverSettings): Promise<Driver> {
-  return openDriver(url, settings, importFromCli);
+/** Settings every driver gets from the command line and the environment. */
+export function driverSettings(args: Pick<GlobalArguments, "timeout">, logger: Logger, settings: DriverSettings): DriverSettings {
+  const engine = environmentVariable("HOARD_MONGODB_ENGINE");
+  return { ...settings, logger, connectTimeoutMs: args.timeout, ...(engine !== undefined && { engine }) };
 }
 
-/** An AbortSignal that fires on SIGINT or SIGTERM, for one-shot commands. */
-export function interruptSignal(logger: Logger): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    logger.event({ type: "log", level: "warn", message: `${name} received: stopping and cleaning up` });
-    controller.abort();
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
+export async function openCliDriver(url: string, settings: DriverSettings): Promise<Driver> {
+  try {
+    return await openDriver(url, settings, importFromCli);
+  } catch (error) {
+    throw openingError(error, "database", url);
+  }
+}
+
+/** HoardErrors stand (the plugin wrote them for the user); anything else (a URIError, a TypeError) means the URL is malformed. */
+function openingError(error: unknown, what: "storage" | "database", url: string): unknown {
+  if (HoardError.isInstance(error)) return error;
+  const reason = error instanceof URIError ? "bad percent-encoding" : "it does not parse";
+  return new HoardError("INVALID_ARGUMENT", `invalid ${what} URL ${redactUrl(url)}: ${reason}`, { cause: error });
 }

@@ -1,5 +1,41 @@
 import type { HoardEvent, Logger } from "@hoard/core";
 
+/** Writing a result to stdout failed: the reader closed the pipe (EPIPE) or the disk is full (ENOSPC). */
+export class OutputError extends Error {
+  override name = "OutputError";
+  readonly code: string | undefined;
+  /** What went wrong, e.g. "no space left on device". */
+  readonly reason: string;
+  constructor(cause: NodeJS.ErrnoException) {
+    const reason =
+      cause.code === "ENOSPC" ? "no space left on device" : cause.code === "EPIPE" ? "the reader closed the pipe" : cause.message;
+    super(`could not write to stdout: ${reason}`, { cause });
+    this.code = cause.code;
+    this.reason = reason;
+  }
+
+  /** The reader went away (`hoard list | head -1`): not a failure of hoard's. */
+  get readerClosed(): boolean {
+    return this.code === "EPIPE";
+  }
+}
+
+/** Writes a result to stdout and waits until it is written; a failed write rejects with OutputError. */
+export function writeResult(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, (error) => (error ? reject(new OutputError(error)) : resolve()));
+  });
+}
+
+/**
+ * Keeps a failed write to stdout or stderr from crashing the process with an unhandled 'error'
+ * event: writeResult reports stdout's failures; a lost stderr is ignored.
+ */
+export function guardStandardStreams(): void {
+  process.stdout.on("error", () => {});
+  process.stderr.on("error", () => {});
+}
+
 /** Human-readable bytes: 1.5 MB, 320 B. */
 export function formatBytes(bytes: number): string {
   const units = ["B", "kB", "MB", "GB", "TB"];

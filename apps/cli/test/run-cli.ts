@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-export const cliPath = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+/** The built binary; CLI_UNDER_TEST points the tests at another build (e.g. an older one, to see a test fail). */
+export const cliPath = process.env.CLI_UNDER_TEST || fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -14,11 +15,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
   return collect(startCli(args, env));
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [cliPath, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, stdio: StdioOptions = ["ignore", "pipe", "pipe"]): ChildProcess {
+  return spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio });
 }
 
 export function collect(child: ChildProcess): Promise<CliResult> {

@@ -1,18 +1,23 @@
-import { type BackupMode, type BackupResult, backup, joinKey, schedule, validateCron } from "@hoard/core";
+import { type BackupMode, type BackupResult, backup, HoardError, joinKey, schedule, validateCron } from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { integerOption, UsageError } from "../arguments.js";
 import {
   createLogger,
+  driverSettings,
   type GlobalArguments,
-  interruptSignal,
   openCliDriver,
   openCliStorage,
   type StorageArguments,
   withStorageOptions,
 } from "../context.js";
+import { withEnvironment } from "../environment.js";
+import { handleSignals, watchInterrupts } from "../interrupt.js";
+import { OutputError, writeResult } from "../output.js";
+import { type DatabaseUrlArguments, resolveDatabaseUrl, withDatabaseUrlFile } from "./database-url.js";
 
-interface BackupArguments extends GlobalArguments, StorageArguments {
-  databaseUrl: string;
-  storageUrl: string;
+interface BackupArguments extends GlobalArguments, StorageArguments, DatabaseUrlArguments {
+  databaseUrl?: string;
+  storageUrl?: string;
   prefix: string;
   mode: BackupMode;
   cron?: string;
@@ -20,57 +25,92 @@ interface BackupArguments extends GlobalArguments, StorageArguments {
   compressionLevel: number;
 }
 
+const parseCompressionLevel = integerOption("compression-level", 0, 9);
+
 function objectUrl(storageUrl: string, key: string): string {
   return `${storageUrl.replace(/\/+$/, "")}/${joinKey(key)}`;
 }
 
+/** Prints where the backup went; a stored backup is still named when stdout cannot take it. */
+async function reportStored(url: string): Promise<void> {
+  try {
+    await writeResult(`${url}\n`);
+  } catch (error) {
+    if (!(error instanceof OutputError) || error.readerClosed) throw error;
+    throw new HoardError(
+      error.code === "ENOSPC" ? "DISK_FULL" : "INTERNAL",
+      `stored ${url}, but could not write it to stdout: ${error.reason}`,
+      { cause: error },
+    );
+  }
+}
+
 export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
-  command: "backup <database-url> <storage-url>",
+  command: "backup [database-url] [storage-url]",
   describe: "Back up a database to storage",
   builder: (yargs) =>
-    withStorageOptions(yargs as Argv<GlobalArguments>)
-      .positional("database-url", { type: "string", demandOption: true, describe: "postgresql://, mariadb://, mysql://, mongodb:// URL" })
-      .positional("storage-url", {
-        type: "string",
-        demandOption: true,
-        describe: "s3://bucket/prefix, gs://bucket/prefix, file:///dir or a path",
-      })
-      .option("prefix", { type: "string", default: "backup", describe: "backups are named <prefix>-<yyyyMMddHHmmss>.<ext>" })
-      .option("mode", {
-        choices: ["stream", "file"] as const,
-        default: "stream" as BackupMode,
-        describe: "stream: no temporary file; file: dump to disk, then upload",
-      })
-      .option("cron", { type: "string", describe: "run on this cron schedule (UTC) until SIGINT/SIGTERM" })
-      .option("dump-option", {
-        type: "string",
-        array: true,
-        default: [] as string[],
-        describe: "argument passed to the dump tool (repeatable)",
-      })
-      .option("compression-level", { type: "number", default: 6, describe: "gzip level, 1 (fast) to 9 (small)" })
-      .example("$0 backup postgresql://postgres@localhost/shop ./backups", "back up to a local directory")
-      .example(
-        "$0 backup postgresql://app@db/shop s3://backups/shop --prefix nightly",
-        "back up to S3 (credentials from the AWS environment)",
-      )
-      .example(
-        "$0 backup mariadb://root@db/shop gs://backups/shop --cron '0 3 * * *'",
-        "back up every night at 03:00 UTC",
-      ) as unknown as Argv<BackupArguments>,
+    withEnvironment(
+      withDatabaseUrlFile(withStorageOptions(yargs as Argv<GlobalArguments>))
+        .usage(
+          "$0 backup <database-url> <storage-url>\n$0 backup <storage-url>    with HOARD_DATABASE_URL or --database-url-file\n\nBack up a database to storage",
+        )
+        .positional("database-url", { type: "string", describe: "postgresql://, mariadb://, mysql://, mongodb:// URL" })
+        .positional("storage-url", { type: "string", describe: "s3://bucket/prefix, gs://bucket/prefix, file:///dir or a path" })
+        .option("prefix", { type: "string", default: "backup", describe: "backups are named <prefix>-<yyyyMMddHHmmss>.<ext>" })
+        .option("mode", {
+          choices: ["stream", "file"] as const,
+          default: "stream" as BackupMode,
+          describe: "stream: no temporary file; file: dump to disk, then upload",
+        })
+        .option("cron", { type: "string", describe: "run on this cron schedule (UTC) until SIGINT/SIGTERM" })
+        .option("dump-option", {
+          type: "string",
+          array: true,
+          default: [] as string[],
+          describe: "argument passed to the dump tool (repeatable)",
+        })
+        .option("compression-level", {
+          type: "string",
+          default: "6",
+          coerce: parseCompressionLevel,
+          describe: "gzip level, 0 (none) to 9 (smallest)",
+        })
+        .example("$0 backup postgresql://postgres@localhost/shop ./backups", "back up to a local directory")
+        .example(
+          "$0 backup postgresql://app@db/shop s3://backups/shop --prefix nightly",
+          "back up to S3 (credentials from the AWS environment)",
+        )
+        .example("HOARD_DATABASE_URL=postgresql://app:secret@db/shop $0 backup s3://backups/shop", "keep the password out of `ps`")
+        .example("$0 backup mariadb://root@db/shop gs://backups/shop --cron '0 3 * * *'", "back up every night at 03:00 UTC"),
+    ) as unknown as Argv<BackupArguments>,
   async handler(args: ArgumentsCamelCase<BackupArguments>) {
-    const logger = createLogger(args);
+    // One argument is the storage URL (the database URL then comes from the environment or a file).
+    const given = [args.databaseUrl, args.storageUrl].filter((url): url is string => url !== undefined);
+    const storageUrl = given.at(-1);
+    if (storageUrl === undefined) throw new UsageError("name the storage: hoard backup <database-url> <storage-url>");
+    const databaseUrl = await resolveDatabaseUrl(given.length === 2 ? given[0] : undefined, args);
     if (args.cron) validateCron(args.cron);
-    const storage = await openCliStorage(args.storageUrl, args);
-    const driver = await openCliDriver(args.databaseUrl, { dumpOptions: args.dumpOption, logger });
-    const once = (signal: AbortSignal): Promise<BackupResult> =>
-      backup({ driver, storage, prefix: args.prefix, mode: args.mode, compressionLevel: args.compressionLevel, logger, signal });
-    const report = (result: BackupResult) => process.stdout.write(`${objectUrl(args.storageUrl, result.key)}\n`);
+    const logger = createLogger(args);
 
     if (!args.cron) {
-      const interrupt = interruptSignal(logger);
+      const interrupt = watchInterrupts();
       try {
-        report(await once(interrupt.signal));
+        const work = async () => {
+          const storage = await openCliStorage(storageUrl, args);
+          const driver = await openCliDriver(databaseUrl, driverSettings(args, logger, { dumpOptions: args.dumpOption }));
+          return backup({
+            driver,
+            storage,
+            prefix: args.prefix,
+            mode: args.mode,
+            compressionLevel: args.compressionLevel,
+            logger,
+            signal: interrupt.signal,
+          });
+        };
+        const result = await interrupt.run(work(), { waitForCleanup: true, state: () => "nothing was stored" });
+        logger.finish();
+        await reportStored(objectUrl(storageUrl, result.key));
       } finally {
         interrupt.dispose();
         logger.finish();
@@ -78,11 +118,20 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
       return;
     }
 
+    const storage = await openCliStorage(storageUrl, args);
+    const driver = await openCliDriver(databaseUrl, driverSettings(args, logger, { dumpOptions: args.dumpOption }));
     let failures = 0;
     const scheduled = schedule({
       expression: args.cron,
-      run: once,
-      onResult: report,
+      run: (signal: AbortSignal): Promise<BackupResult> =>
+        backup({ driver, storage, prefix: args.prefix, mode: args.mode, compressionLevel: args.compressionLevel, logger, signal }),
+      onResult: (result) => {
+        reportStored(objectUrl(storageUrl, result.key)).catch((error: unknown) => {
+          if (error instanceof OutputError) return;
+          failures += 1;
+          logger.event({ type: "log", level: "warn", message: (error as Error).message });
+        });
+      },
       onError: (error) => {
         failures += 1;
         logger.event({ type: "log", level: "warn", message: `scheduled backup failed: ${(error as Error).message}` });
@@ -103,11 +152,9 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
       });
       void scheduled.stop({ abort });
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const release = handleSignals(onSignal);
     await scheduled.stopped;
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    release();
     logger.finish();
     if (failures > 0) process.exitCode = 1;
   },

@@ -1,7 +1,10 @@
-import { parseDuration, prune, type RetentionPolicy } from "@hoard/core";
+import { type HoardEvent, prune, type RetentionPolicy } from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { durationOption, integerOption } from "../arguments.js";
 import { createLogger, type GlobalArguments, openCliStorage, type StorageArguments, withStorageOptions } from "../context.js";
-import { formatBytes, formatTable } from "../output.js";
+import { withEnvironment } from "../environment.js";
+import { watchInterrupts } from "../interrupt.js";
+import { formatBytes, formatTable, writeResult } from "../output.js";
 
 interface PruneArguments extends GlobalArguments, StorageArguments {
   storageUrl: string;
@@ -12,29 +15,46 @@ interface PruneArguments extends GlobalArguments, StorageArguments {
   keepWeekly?: number;
   keepMonthly?: number;
   keepYearly?: number;
-  olderThan?: string;
+  /** Milliseconds. */
+  olderThan?: number;
   dryRun: boolean;
   json: boolean;
 }
 
+const keepOptions = {
+  "keep-last": "keep the N newest backups",
+  "keep-hourly": "keep the newest backup of each of the last N hours that have one",
+  "keep-daily": "... of each of the last N days",
+  "keep-weekly": "... of each of the last N ISO weeks",
+  "keep-monthly": "... of each of the last N months",
+  "keep-yearly": "... of each of the last N years",
+};
+const keepParsers = Object.fromEntries(Object.keys(keepOptions).map((flag) => [flag, integerOption(flag, 1)]));
+const parseOlderThan = durationOption("older-than");
+
 export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
   command: "prune <storage-url>",
   describe: "Delete old backups by a retention policy (restic's forget rules, UTC)",
-  builder: (yargs) =>
-    withStorageOptions(yargs as Argv<GlobalArguments>)
+  builder: (yargs) => {
+    let built = withStorageOptions(yargs as Argv<GlobalArguments>)
       .positional("storage-url", { type: "string", demandOption: true })
-      .option("prefix", { type: "string", default: "backup", describe: "only backups named <prefix>-<timestamp>.<ext> are considered" })
-      .option("keep-last", { type: "number", describe: "keep the N newest backups" })
-      .option("keep-hourly", { type: "number", describe: "keep the newest backup of each of the last N hours that have one" })
-      .option("keep-daily", { type: "number", describe: "... of each of the last N days" })
-      .option("keep-weekly", { type: "number", describe: "... of each of the last N ISO weeks" })
-      .option("keep-monthly", { type: "number", describe: "... of each of the last N months" })
-      .option("keep-yearly", { type: "number", describe: "... of each of the last N years" })
-      .option("older-than", { type: "string", describe: "only delete backups older than this, e.g. 30d, 12h, 2w" })
-      .option("dry-run", { type: "boolean", default: false, describe: "print the plan, delete nothing" })
-      .option("json", { type: "boolean", default: false, describe: "print the plan as JSON" })
-      .example("$0 prune s3://backups/shop --keep-daily 7 --keep-weekly 4 --keep-monthly 12", "a classic rotation")
-      .example("$0 prune ./backups --older-than 30d --dry-run", "what would go") as unknown as Argv<PruneArguments>,
+      .option("prefix", { type: "string", default: "backup", describe: "only backups named <prefix>-<timestamp>.<ext> are considered" });
+    for (const [flag, describe] of Object.entries(keepOptions)) {
+      built = built.option(flag, { type: "string", coerce: keepParsers[flag], describe });
+    }
+    return withEnvironment(
+      built
+        .option("older-than", {
+          type: "string",
+          coerce: parseOlderThan,
+          describe: "only delete backups older than this, e.g. 30d, 12h, 2w",
+        })
+        .option("dry-run", { type: "boolean", default: false, describe: "print the plan, delete nothing" })
+        .option("json", { type: "boolean", default: false, describe: "print the plan as JSON" })
+        .example("$0 prune s3://backups/shop --keep-daily 7 --keep-weekly 4 --keep-monthly 12", "a classic rotation")
+        .example("$0 prune ./backups --older-than 30d --dry-run", "what would go"),
+    ) as unknown as Argv<PruneArguments>;
+  },
   async handler(args: ArgumentsCamelCase<PruneArguments>) {
     const logger = createLogger(args);
     const policy: RetentionPolicy = {
@@ -44,27 +64,49 @@ export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
       keepWeekly: args.keepWeekly,
       keepMonthly: args.keepMonthly,
       keepYearly: args.keepYearly,
-      olderThanMs: args.olderThan === undefined ? undefined : parseDuration(args.olderThan),
+      olderThanMs: args.olderThan,
     };
-    const storage = await openCliStorage(args.storageUrl, args);
-    const result = await prune({ storage, policy, prefix: args.prefix, dryRun: args.dryRun, logger });
-    logger.finish();
-    const rows = [
-      ...result.keep.map(({ backup, reasons }) => ({ action: "keep", backup, reasons })),
-      ...result.remove.map(({ backup, reasons }) => ({ action: args.dryRun ? "would delete" : "deleted", backup, reasons })),
-    ].sort((a, b) => b.backup.time.getTime() - a.backup.time.getTime());
-    if (args.json) {
-      const plan = rows.map(({ action, backup, reasons }) => ({
-        action: action === "keep" ? "keep" : "delete",
-        key: backup.key,
-        time: backup.time.toISOString(),
-        size: backup.size,
-        reasons,
-      }));
-      process.stdout.write(`${JSON.stringify({ dryRun: result.dryRun, backups: plan }, null, 2)}\n`);
-      return;
+    let deleted = 0;
+    const counting = {
+      event(event: HoardEvent) {
+        if (event.type === "deleted") deleted += 1;
+        logger.event(event);
+      },
+    };
+    const interrupt = watchInterrupts();
+    try {
+      const work = async () => {
+        const storage = await openCliStorage(args.storageUrl, args);
+        return prune({ storage, policy, prefix: args.prefix, dryRun: args.dryRun, logger: counting, signal: interrupt.signal });
+      };
+      const result = await interrupt.run(work(), {
+        waitForCleanup: false,
+        state: () =>
+          deleted === 0
+            ? "nothing was deleted"
+            : `deleted ${deleted} backup${deleted === 1 ? "" : "s"} before stopping; the others are kept`,
+      });
+      logger.finish();
+      const rows = [
+        ...result.keep.map(({ backup, reasons }) => ({ action: "keep", backup, reasons })),
+        ...result.remove.map(({ backup, reasons }) => ({ action: args.dryRun ? "would delete" : "deleted", backup, reasons })),
+      ].sort((a, b) => b.backup.time.getTime() - a.backup.time.getTime());
+      if (args.json) {
+        const plan = rows.map(({ action, backup, reasons }) => ({
+          action: action === "keep" ? "keep" : "delete",
+          key: backup.key,
+          time: backup.time.toISOString(),
+          size: backup.size,
+          reasons,
+        }));
+        await writeResult(`${JSON.stringify({ dryRun: result.dryRun, backups: plan }, null, 2)}\n`);
+        return;
+      }
+      const table = rows.map(({ action, backup, reasons }) => [action, backup.key, formatBytes(backup.size), reasons.join(",")]);
+      await writeResult(`${formatTable(["ACTION", "KEY", "SIZE", "KEPT BY"], table)}\n`);
+    } finally {
+      interrupt.dispose();
+      logger.finish();
     }
-    const table = rows.map(({ action, backup, reasons }) => [action, backup.key, formatBytes(backup.size), reasons.join(",")]);
-    process.stdout.write(`${formatTable(["ACTION", "KEY", "SIZE", "KEPT BY"], table)}\n`);
   },
 };
