@@ -40,11 +40,14 @@ export function parseMariadbUrl(url: string): MariadbConnection {
   if (path.includes("/")) {
     throw new HoardError("INVALID_ARGUMENT", `mariadb: the URL path must be one database name: ${redactUrl(url)}`);
   }
-  const decode = (text: string) => {
+  // Never the URL or the text in the message: it may be (part of) the password.
+  const decode = (text: string, what: string) => {
     try {
       return decodeURIComponent(text);
     } catch (error) {
-      throw new HoardError("INVALID_ARGUMENT", `mariadb: badly percent-encoded URL: ${redactUrl(url)}`, { cause: error });
+      throw new HoardError("INVALID_ARGUMENT", `mariadb: the ${what} in the database URL is badly percent-encoded: write % as %25`, {
+        cause: error,
+      });
     }
   };
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
@@ -52,9 +55,9 @@ export function parseMariadbUrl(url: string): MariadbConnection {
     host: host || undefined,
     port: parsed.port ? Number(parsed.port) : undefined,
     socket: parsed.searchParams.get("socket") || undefined,
-    user: decode(parsed.username) || undefined,
-    password: decode(parsed.password) || undefined,
-    database: decode(path) || undefined,
+    user: decode(parsed.username, "user name") || undefined,
+    password: decode(parsed.password, "password") || undefined,
+    database: decode(path, "database name") || undefined,
   };
 }
 
@@ -127,6 +130,18 @@ export async function competingOptionFile(): Promise<string | undefined> {
 export function quoteOptionValue(value: string): string {
   const escapes: Record<string, string> = { "\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b" };
   return `"${value.replace(/[\\"\n\r\t\b]/g, (character) => escapes[character] ?? character)}"`;
+}
+
+/** Where a connection goes, for messages: `host:port` or the socket. */
+export function describeAddress(connection: MariadbConnection): string {
+  if (connection.socket) return connection.socket;
+  if (!connection.host && !connection.port) return "the local server (default socket)";
+  return `${connection.host ?? "localhost"}:${connection.port ?? 3306}`;
+}
+
+/** A string as an SQL hex literal, `X'...'`: no escaping rules (sql_mode, character sets) to get wrong. */
+export function hexLiteral(text: string): string {
+  return `X'${Buffer.from(text, "utf8").toString("hex")}'`;
 }
 
 /** Quotes an identifier for SQL: backticks, with backticks inside doubled. */

@@ -92,3 +92,19 @@ export function partialRestoreFailure(error: unknown, target: string): unknown {
     { cause: error, detail: error.detail },
   );
 }
+
+/**
+ * The client's connect timeout ran out during the handshake (`--connect-timeout`): the host took
+ * the TCP connection and never answered. Turned into UNREACHABLE naming the address and the
+ * timeout; any other error is returned as it is.
+ */
+export function handshakeTimeout(error: unknown, address: string, seconds: number): unknown {
+  if (!HoardError.isInstance(error) || error.code === "ABORTED" || !error.detail) return error;
+  if (!/\b2013\b.*handshake.*system error: (110|60|10060)\b/.test(error.detail)) return error;
+  return unreachable(address, seconds, error);
+}
+
+/** `mariadb: no answer from 127.0.0.1:3306 within 15 s`. */
+export function unreachable(address: string, seconds: number, cause?: HoardError): HoardError {
+  return new HoardError("UNREACHABLE", `mariadb: no answer from ${address} within ${seconds} s`, { cause, detail: cause?.detail });
+}

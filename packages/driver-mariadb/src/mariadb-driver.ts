@@ -1,9 +1,15 @@
-import { basename } from "node:path";
-import { PassThrough, type Readable, Transform } from "node:stream";
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { type Readable, Transform, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { StringDecoder } from "node:string_decoder";
 import {
   type Driver,
   type DriverSettings,
   type DumpContext,
+  defaultNetworkTimeoutMs,
   describeError,
   findExecutable,
   HoardError,
@@ -22,11 +28,20 @@ import {
   type ClientCredentials,
   competingOptionFile,
   connectionArguments,
+  describeAddress,
+  hexLiteral,
   parseMariadbUrl,
   quoteIdentifier,
   writeCredentials,
 } from "./connection.js";
-import { classifyFailure, explainMariadbFailure, failedBeforeStatements, partialRestoreFailure } from "./failures.js";
+import {
+  classifyFailure,
+  explainMariadbFailure,
+  failedBeforeStatements,
+  handshakeTimeout,
+  partialRestoreFailure,
+  unreachable,
+} from "./failures.js";
 
 /** Options of the MariaDB driver. */
 export interface MariadbDriverOptions {
@@ -64,6 +79,14 @@ export interface MariadbDriverOptions {
   dumpExecutable?: string;
   /** The client program for restores, a name looked up on PATH or a path. @default mariadb, else mysql */
   clientExecutable?: string;
+  /**
+   * How long to wait for the server to accept a connection and answer, in milliseconds (whole
+   * seconds are used). The client gets `--connect-timeout`; mariadb-dump has no such option, so
+   * the driver stops it when it has neither connected (its `--verbose` progress on stderr) nor
+   * written anything within this time. A host that never answers fails with UNREACHABLE.
+   * @default 15_000
+   */
+  connectTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -120,8 +143,11 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
     throw new HoardError("INVALID_ARGUMENT", `mariadb: the URL names no database: ${redactUrl(options.url)} (add /database)`);
   }
   const dumpOptions = options.dumpOptions ?? [];
-  const verifyCompletion = options.verifyCompletion ?? !dumpOptions.some((option) => commentsOff.test(option));
+  const commentsAreOff = dumpOptions.some((option) => commentsOff.test(option));
+  const verifyCompletion = options.verifyCompletion ?? !commentsAreOff;
   const target = connection.database === undefined ? "the server's databases" : `database ${quoteIdentifier(connection.database)}`;
+  const timeoutSeconds = connectTimeoutSeconds(options.connectTimeoutMs);
+  const address = describeAddress(connection);
 
   /** The tools' arguments for the password, after a warning when the user's option file would override it. */
   const credentialsIn = async (directory: string, logger: Logger | undefined): Promise<ClientCredentials> => {
@@ -138,6 +164,34 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
     explainFailure: explainMariadbFailure,
   });
 
+  /** Runs SQL with the client (connect timeout included) and returns its rows, tab-separated. */
+  const query = async (executable: string, base: string[], sql: string, context: { signal?: AbortSignal; logger?: Logger }) => {
+    const args = [...base, "--batch", "--raw", "--skip-column-names", "--default-character-set=utf8mb4", "--execute", sql];
+    try {
+      return await runTool(executable, toolOptions(executable, args, context));
+    } catch (error) {
+      throw classifyFailure(handshakeTimeout(error, address, timeoutSeconds));
+    }
+  };
+
+  /** Fails with TARGET_NOT_EMPTY, before anything is changed, when one of `databases` holds anything. */
+  const checkEmpty = async (executable: string, base: string[], databases: string[], context: RestoreContext) => {
+    if (databases.length === 0) return;
+    const found = parseFound(await query(executable, base, userObjectsQuery(databases), context));
+    if (found.size === 0) return;
+    if (connection.database !== undefined) {
+      throw new HoardError(
+        "TARGET_NOT_EMPTY",
+        `mariadb: ${connection.database} is not empty (${describeFound(found.get(connection.database) ?? [])}); use --replace to restore over it`,
+      );
+    }
+    const listed = [...found].map(([database, objects]) => `${database} (${describeFound(objects)})`).join("; ");
+    throw new HoardError(
+      "TARGET_NOT_EMPTY",
+      `mariadb: the dump restores into databases that are not empty: ${listed}; use --replace to restore over them`,
+    );
+  };
+
   return {
     name: "mariadb",
     url: redactUrl(options.url),
@@ -145,25 +199,50 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
 
     async dump(context: DumpContext) {
       if (context.signal?.aborted) throw new HoardError("ABORTED", "mariadb: dump aborted before it started");
+      const logger = context.logger ?? options.logger;
       const executable = await locate(options.dumpExecutable, ["mariadb-dump", "mysqldump"], "dumpExecutable");
-      const credentials = await credentialsIn(context.workDirectory, context.logger ?? options.logger);
+      const label = basename(executable);
+      const credentials = await credentialsIn(context.workDirectory, logger);
       const what = connection.database === undefined ? ["--all-databases", "--flush-privileges"] : ["--", connection.database];
-      const args = [...credentials.arguments, ...connectionArguments(connection), ...dumpFlags, ...dumpOptions, ...what];
-      log(context.logger ?? options.logger, "debug", `dumping ${target} with ${executable}`);
+      // --verbose: progress on stderr tells the connect guard below that the tool got past connecting.
+      const args = [...credentials.arguments, ...connectionArguments(connection), ...dumpFlags, "--verbose", ...dumpOptions, ...what];
+      log(logger, "debug", `dumping ${target} with ${executable}`);
+      let connected = false;
+      let guard: NodeJS.Timeout | undefined;
+      const markConnected = () => {
+        connected = true;
+        clearTimeout(guard);
+      };
+      // Every debug line this logger gets is a line of the tool's stderr (core logs them as `label: line`).
+      const toolLogger: Logger = {
+        event(event) {
+          if (!connected && event.type === "log" && isProgressLine(event.message.slice(label.length + 2))) markConnected();
+          logger?.event(event);
+        },
+      };
       let output: Readable;
       try {
-        output = toolOutput(executable, toolOptions(executable, args, context));
+        output = toolOutput(executable, {
+          ...toolOptions(executable, args, { signal: context.signal, logger: toolLogger }),
+          explainFailure: explainDumpFailure,
+        });
       } catch (error) {
         await credentials.remove();
         throw error;
       }
-      const checked = verifyCompletion ? completionCheck(basename(executable)) : new PassThrough();
+      const checked = dumpCheck(label, { completion: verifyCompletion, lenientStart: commentsAreOff });
+      // mariadb-dump has no connect timeout: a host that takes the connection and never answers would hang it forever.
+      guard = setTimeout(() => {
+        if (!connected) checked.destroy(unreachable(address, timeoutSeconds));
+      }, timeoutSeconds * 1000);
+      output.once("data", markConnected);
       output.on("error", (error) => checked.destroy(classifyFailure(error) as Error));
       output.pipe(checked);
       checked.on("close", () => {
+        markConnected();
         output.destroy();
         credentials.remove().catch((error: unknown) => {
-          log(context.logger ?? options.logger, "warn", `could not remove the temporary option file: ${describeError(error)}`);
+          log(logger, "warn", `could not remove the temporary option file: ${describeError(error)}`);
         });
       });
       return { kind: "stream", stream: checked };
@@ -173,45 +252,197 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
       if (input.kind !== "stream") {
         throw new HoardError("UNSUPPORTED_FORMAT", "mariadb: restores read one SQL stream, not a directory of files");
       }
-      const { stream } = input;
       const logger = context.logger ?? options.logger;
+      let source: Readable = input.stream;
+      // An input that fails before the client reads it must not crash the process; it is checked below.
+      source.on("error", () => {});
+      let counted: Readable | undefined;
       let fed = 0;
       let reported = 0;
-      const counted = countBytes(stream, (bytes) => {
-        fed = bytes;
-        if (logger && Date.now() - reported >= 1000) {
-          reported = Date.now();
-          logger.event({ type: "progress", phase: "restore", bytes });
-        }
-      });
-      // An input that fails before the client reads it must not crash the process; it is checked below.
-      counted.on("error", () => {});
       let credentials: ClientCredentials | undefined;
+      let spool: string | undefined;
       let clientStarted = false;
       try {
         const executable = await locate(options.clientExecutable, ["mariadb", "mysql"], "clientExecutable");
         credentials = await credentialsIn(context.workDirectory, logger);
-        const base = [...credentials.arguments, ...connectionArguments(connection)];
-        if (connection.database !== undefined && (options.createDatabase ?? true)) {
-          await ensureDatabase(executable, base, connection.database, (args) => toolOptions(executable, args, context));
+        const base = [...credentials.arguments, ...connectionArguments(connection), `--connect-timeout=${timeoutSeconds}`];
+        if (!context.replace) {
+          if (connection.database !== undefined) {
+            await checkEmpty(executable, base, [connection.database], context);
+          } else {
+            // Which databases the SQL restores into (CREATE DATABASE, USE) is only known once it was read to the end.
+            let databases: string[];
+            if (input.path) {
+              databases = await databasesIn(createReadStream(input.path), new Writable({ write: (_chunk, _encoding, done) => done() }));
+            } else {
+              spool = join(context.workDirectory, `mariadb-restore-${randomBytes(6).toString("hex")}.sql`);
+              databases = await databasesIn(source, createWriteStream(spool, { mode: 0o600, flags: "wx" }), context.signal);
+              source = createReadStream(spool);
+            }
+            await checkEmpty(
+              executable,
+              base,
+              databases.filter((name) => !systemDatabases.has(name.toLowerCase())),
+              context,
+            );
+          }
         }
-        if (counted.errored) throw counted.errored;
+        // Whoever may create tables in the database (CREATE on `db.*`) may also create it: no privilege the restore does not need anyway.
+        if (connection.database !== undefined && (options.createDatabase ?? true)) {
+          await query(executable, base, `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(connection.database)}`, context);
+        }
+        if (source.errored) throw source.errored;
         if (context.signal?.aborted) throw new HoardError("ABORTED", "mariadb: restore aborted before it started");
+        counted = countBytes(source, (bytes) => {
+          fed = bytes;
+          if (logger && Date.now() - reported >= 1000) {
+            reported = Date.now();
+            logger.event({ type: "progress", phase: "restore", bytes });
+          }
+        });
+        counted.on("error", () => {});
         const database = connection.database === undefined ? [] : [`--database=${connection.database}`];
         log(logger, "debug", `restoring into ${target} with ${executable}`);
         const args = [...base, ...restoreFlags, ...database, ...(options.restoreOptions ?? [])];
         clientStarted = true;
         await runToolWithInput(executable, toolOptions(executable, args, context), counted);
       } catch (error) {
-        counted.destroy();
-        const classified = classifyFailure(error);
+        counted?.destroy();
+        source.destroy();
+        const classified = classifyFailure(handshakeTimeout(error, address, timeoutSeconds));
         const mayBePartial = clientStarted && fed > 0 && !failedBeforeStatements(classified);
+        if (context.signal?.aborted || (HoardError.isInstance(classified) && classified.code === "ABORTED")) {
+          const into = connection.database ?? "the server's databases";
+          const state =
+            connection.database === undefined ? "the databases may be partially restored" : "the database may be partially restored";
+          throw new HoardError(
+            "ABORTED",
+            mayBePartial
+              ? `mariadb: restore into ${into} aborted; ${state}`
+              : `mariadb: restore into ${into} aborted before anything was restored`,
+            { cause: classified, detail: HoardError.isInstance(classified) ? classified.detail : undefined },
+          );
+        }
         throw mayBePartial ? partialRestoreFailure(classified, target) : classified;
       } finally {
         await credentials?.remove();
+        if (spool) await rm(spool, { force: true });
       }
     },
   };
+}
+
+/** Databases the server keeps for itself; an all-databases dump restores `mysql`, which is never empty. */
+const systemDatabases = new Set(["mysql", "information_schema", "performance_schema", "sys"]);
+
+/** The connect timeout in whole seconds, at least 1. */
+function connectTimeoutSeconds(milliseconds: number | undefined): number {
+  const value = milliseconds ?? defaultNetworkTimeoutMs;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new HoardError("INVALID_ARGUMENT", `mariadb: invalid connect timeout ${String(milliseconds)} ms: use a positive number`);
+  }
+  return Math.max(1, Math.ceil(value / 1000));
+}
+
+/** A `--verbose` progress line of mariadb-dump other than the one it writes before connecting. */
+function isProgressLine(line: string): boolean {
+  return line.startsWith("-- ") && !line.startsWith("-- Connecting to ");
+}
+
+/** The dump's failures, without its `--verbose` progress lines (which would otherwise be the "last line"). */
+function explainDumpFailure(stderr: string): string | undefined {
+  const explained = explainMariadbFailure(stderr);
+  if (explained) return explained;
+  const lines = stderr
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const last = lines.filter((line) => !line.startsWith("-- ")).at(-1);
+  if (last) return last;
+  const step = lines.at(-1);
+  return step ? `last step: ${step.replace(/^-- /, "")}` : undefined;
+}
+
+const kindOrder = ["table", "view", "sequence", "procedure", "function", "package", "package body", "event"];
+
+/**
+ * Tables, views, sequences, routines and events in the given databases: one row per database and
+ * kind with its count and the first two names. Names are compared as bytes (hex literals): no
+ * escaping to get wrong and no case folding.
+ */
+function userObjectsQuery(databases: string[]): string {
+  const list = databases.map(hexLiteral).join(", ");
+  return `SELECT db, kind, COUNT(*), SUBSTRING_INDEX(GROUP_CONCAT(name ORDER BY name SEPARATOR '\x1f'), '\x1f', 2) FROM (
+  SELECT TABLE_SCHEMA AS db, CASE TABLE_TYPE WHEN 'VIEW' THEN 'view' WHEN 'SEQUENCE' THEN 'sequence' ELSE 'table' END AS kind, TABLE_NAME AS name
+    FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${list})
+  UNION ALL SELECT ROUTINE_SCHEMA, LOWER(ROUTINE_TYPE), ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN (${list})
+  UNION ALL SELECT EVENT_SCHEMA, 'event', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN (${list})
+) found GROUP BY db, kind`;
+}
+
+interface FoundObjects {
+  kind: string;
+  count: number;
+  examples: string[];
+}
+
+function parseFound(output: string): Map<string, FoundObjects[]> {
+  const found = new Map<string, FoundObjects[]>();
+  for (const row of output.split("\n")) {
+    if (!row) continue;
+    const [database = "", kind = "", count = "0", examples = ""] = row.split("\t");
+    const entries = found.get(database) ?? [];
+    entries.push({ kind, count: Number(count), examples: examples.split("\x1f").filter(Boolean) });
+    found.set(database, entries);
+  }
+  for (const entries of found.values()) entries.sort((a, b) => kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind));
+  return found;
+}
+
+/** `3 tables, 1 view, e.g. customers, orders`. */
+function describeFound(found: FoundObjects[]): string {
+  const counts = found.map(({ kind, count }) => `${count} ${count === 1 ? kind : kind === "package body" ? "package bodies" : `${kind}s`}`);
+  const examples = found.flatMap((entry) => entry.examples).slice(0, 2);
+  return `${counts.join(", ")}${examples.length > 0 ? `, e.g. ${examples.join(", ")}` : ""}`;
+}
+
+const databaseStatement =
+  /^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:DATABASE|SCHEMA)\s+(?:\/\*!\d*\s*)?(?:IF\s+NOT\s+EXISTS\s*)?(?:\*\/\s*)?|USE\s+)(`(?:[^`]|``)+`|[^\s;`]+)/i;
+
+/** How much of a line is kept to look for a database statement; longer lines (rows of data) are cut. */
+const scannedLineLength = 4096;
+
+/**
+ * Copies `source` to `sink` and returns the databases its SQL creates or switches to (`CREATE
+ * DATABASE`, `USE`), reading line by line with bounded memory.
+ */
+async function databasesIn(source: Readable, sink: Writable, signal?: AbortSignal): Promise<string[]> {
+  const names = new Set<string>();
+  const decoder = new StringDecoder("utf8");
+  let line = "";
+  const scan = (text: string, final: boolean) => {
+    const parts = text.split("\n");
+    const last = final ? undefined : parts.pop();
+    for (const [index, part] of parts.entries()) {
+      const whole = index === 0 ? line + part : part;
+      const match = databaseStatement.exec(whole.slice(0, scannedLineLength));
+      const name = match?.[1];
+      if (name) names.add(name.startsWith("`") ? name.slice(1, -1).replaceAll("``", "`") : name);
+    }
+    line = last === undefined ? "" : (parts.length === 0 ? line + last : last).slice(0, scannedLineLength);
+  };
+  const scanner = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      scan(decoder.write(chunk), false);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      scan(decoder.end(), true);
+      callback();
+    },
+  });
+  await pipeline(source, scanner, sink, { signal });
+  return [...names];
 }
 
 /** For the registry: `mariadb://` and `mysql://` URLs. */
@@ -220,6 +451,7 @@ export function createDriverFromUrl(url: string, settings: DriverSettings = {}):
     url,
     dumpOptions: settings.dumpOptions,
     restoreOptions: settings.restoreOptions,
+    connectTimeoutMs: settings.connectTimeoutMs,
     logger: settings.logger,
   });
 }
@@ -232,38 +464,48 @@ async function locate(configured: string | undefined, names: string[], option: s
   return found;
 }
 
-/**
- * Creates the database unless it exists. Whoever may create tables in it (CREATE on `db.*`) may
- * also create the database itself, so this needs no privilege the restore does not need anyway.
- */
-async function ensureDatabase(
-  executable: string,
-  base: string[],
-  database: string,
-  toolOptions: (args: string[]) => ToolOptions,
-): Promise<void> {
-  await runTool(
-    executable,
-    toolOptions([...base, "--default-character-set=utf8mb4", "--execute", `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}`]),
-  );
-}
-
 const tailLength = 256;
 
+/** How mariadb-dump and mysqldump output begins: the sandbox-mode line (MariaDB 10.11.8 and later) or the banner comment. */
+const dumpStarts = ["/*M!999999", "-- MariaDB dump", "-- MySQL dump"];
+const headLength = Math.max(...dumpStarts.map((start) => start.length));
+
 /**
- * Passes the dump through and fails at its end unless the last line is mariadb-dump's
- * `-- Dump completed`: a tool killed in a way that still exits 0 leaves a truncated dump that
- * would otherwise be stored as a good one. Keeps only the last bytes, so memory stays flat.
+ * Passes the dump through, checking both ends:
+ * - its first bytes must be how mariadb-dump starts (see `dumpStarts`; with comments turned off,
+ *   older versions start with a `/*!` versioned comment instead): a dump option that redirects
+ *   the output (`--result-file`) would otherwise leave an empty backup that looks fine. Nothing is
+ *   passed on before this is checked.
+ * - with `completion`, its last line must be `-- Dump completed`: a tool killed in a way that
+ *   still exits 0 leaves a truncated dump that would otherwise be stored as a good one. Only the
+ *   last bytes are kept, so memory stays flat.
  */
-export function completionCheck(label: string): Transform {
+export function dumpCheck(label: string, options: { completion: boolean; lenientStart: boolean }): Transform {
+  let head: Buffer | undefined = Buffer.alloc(0);
   let tail = Buffer.alloc(0);
+  const startsWell = (bytes: Buffer) => {
+    const text = bytes.toString("latin1");
+    return dumpStarts.some((start) => text.startsWith(start)) || (options.lenientStart && text.startsWith("/*!"));
+  };
+  const noDump = () =>
+    new HoardError("TOOL_FAILED", `${label} produced no SQL dump on its output (does a --dump-option redirect it, e.g. --result-file?)`);
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       tail = chunk.length >= tailLength ? Buffer.from(chunk.subarray(-tailLength)) : Buffer.concat([tail, chunk]).subarray(-tailLength);
-      callback(null, chunk);
+      if (head === undefined) return callback(null, chunk);
+      head = Buffer.concat([head, chunk]);
+      if (head.length < headLength) return callback();
+      if (!startsWell(head)) return callback(noDump());
+      const pending = head;
+      head = undefined;
+      callback(null, pending);
     },
     flush(callback) {
-      if (/(^|\n)-- Dump completed[^\n]*\n*$/.test(tail.toString("latin1"))) return callback();
+      if (head !== undefined) {
+        if (!startsWell(head)) return callback(noDump());
+        this.push(head);
+      }
+      if (!options.completion || /(^|\n)-- Dump completed[^\n]*\n*$/.test(tail.toString("latin1"))) return callback();
       callback(
         new HoardError(
           "TOOL_FAILED",

@@ -124,7 +124,13 @@ describe("restore", () => {
     // --force continues past the error, so the restore succeeds and the rows are there.
     await storage.upload("backup-20260102000000.sql", Readable.from([Buffer.from("NOT SQL;\nCREATE TABLE after_error (id INT);\n")]));
     await restore({ driver: createDriverFromUrl(targetUrl, {}), storage, key });
-    await restore({ driver: createDriverFromUrl(targetUrl, { restoreOptions: ["--force"] }), storage, key: "backup-20260102000000.sql" });
+    // The target holds the first restore's table now: restoring over it needs replace.
+    await restore({
+      driver: createDriverFromUrl(targetUrl, { restoreOptions: ["--force"] }),
+      storage,
+      key: "backup-20260102000000.sql",
+      replace: true,
+    });
     expect(await runSql(targetUrl, "SHOW TABLES")).toBe("after_error\nt\n");
     expect(databaseOf(targetUrl)).toBe(target);
   });
