@@ -31,10 +31,19 @@ const notFromEnvironment = new Set(["help", "version", "database-url", "storage-
 /** `HOARD_*` variables the running command did not use, for a debug line. */
 let ignored: string[] = [];
 
+/** Secrets among them are read once and removed, so that dump and restore tools do not inherit them. */
+const secretVariables: readonly EnvironmentOnlyVariable[] = ["HOARD_DATABASE_URL", "HOARD_GCS_PRIVATE_KEY"];
+
+const environmentOnly = new Map<EnvironmentOnlyVariable, string>();
+for (const name of Object.keys(environmentOnlyVariables) as EnvironmentOnlyVariable[]) {
+  const value = process.env[name];
+  if (value !== undefined && value !== "") environmentOnly.set(name, value);
+  if (secretVariables.includes(name)) delete process.env[name];
+}
+
 /** A variable of the list above; an empty value counts as unset. */
 export function environmentVariable(name: EnvironmentOnlyVariable): string | undefined {
-  const value = process.env[name];
-  return value === undefined || value === "" ? undefined : value;
+  return environmentOnly.get(name);
 }
 
 /** Whether HOARD_DEBUG asks for debug output, before the command line is parsed. */
