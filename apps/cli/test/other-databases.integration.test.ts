@@ -104,4 +104,15 @@ describe("MongoDB (FerretDB) from the command line", () => {
       { _id: 2, item: "desk", qty: 3 },
     ]);
   });
+
+  it("passes HOARD_MONGODB_ENGINE to the driver, and refuses an unknown engine with exit 2", async () => {
+    await runMongoCommand(mongo.host, mongo.port, { insert: "engine", documents: [{ _id: 1 }] }, { database: `${database}_engine` });
+    const storage = join(directory, "mongo-engine");
+    const builtin = await runCli(["backup", urlOf(`${database}_engine`), storage, "--debug"], { HOARD_MONGODB_ENGINE: "builtin" });
+    expect(builtin.code).toBe(0);
+    expect(builtin.stderr).toContain("with the built-in engine");
+    const unknown = await runCli(["backup", urlOf(`${database}_engine`), storage], { HOARD_MONGODB_ENGINE: "turbo" });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim().split("\n")).toHaveLength(1);
+  });
 });
