@@ -1,5 +1,6 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { defaultNetworkTimeoutMs, HoardError, redactUrl, trimSlashes } from "@hoard/core";
+import { silenceAgents } from "./silence.js";
 
 export const mebibyte = 1024 * 1024;
 const gibibyte = 1024 * mebibyte;
@@ -205,9 +206,9 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
       },
       maxAttempts,
       followRegionRedirects: true,
-      // socketTimeout is the silence on the socket once connected (requestTimeout, in this
-      // version of the handler, would time the whole transfer and only warn).
-      requestHandler: { connectionTimeout: connectionTimeoutMs, socketTimeout: timeoutMs },
+      // The agents time the silence on each socket (see silence.ts); the handler's own socket
+      // timeout stays off, and its requestTimeout would time whole transfers.
+      requestHandler: { connectionTimeout: connectionTimeoutMs, socketTimeout: 0, ...silenceAgents(timeoutMs) },
     },
   };
 }

@@ -17,8 +17,9 @@ import type { DownloadOptions, RequestOptions, Storage, StorageObject, SweepOpti
 import { checkKey, HoardError, toHoardError } from "@hoard/core";
 import { copyInParts } from "./multipart-copy.js";
 import { createClient } from "./s3-client.js";
-import { type ErrorContext, httpStatusOf, isCredentialError, missingBucketError, toS3Error } from "./s3-errors.js";
+import { type ErrorContext, httpStatusOf, isCredentialError, missingBucketError, silenceError, toS3Error } from "./s3-errors.js";
 import { maximumParts, resolveOptions, type S3StorageOptions } from "./s3-options.js";
+import { wasSilenced } from "./silence.js";
 
 /**
  * Storage in an S3 bucket (AWS or any S3-compatible service). The S3 client is created on first
@@ -208,13 +209,16 @@ export function createS3Storage(options: S3StorageOptions): Storage {
    * connection, a silent endpoint) or ABORTED when the caller's signal fired: core reads any
    * other stream error as damage to the archive.
    */
-  function guardBody(body: Readable, context: ErrorContext, signal: AbortSignal | undefined): Readable {
+  function guardBody(body: Readable, socket: unknown, context: ErrorContext, signal: AbortSignal | undefined): Readable {
     const output = new PassThrough();
     const onAbort = () => {
       output.destroy(abortedError(context, signal?.reason));
       body.destroy();
     };
-    body.once("error", (error: unknown) => output.destroy(fail(error, context, signal)));
+    body.once("error", (error: unknown) => {
+      // The socket's silence timer closes it, and the body only sees the connection reset.
+      output.destroy(!signal?.aborted && wasSilenced(socket) ? silenceError(context, error) : fail(error, context, signal));
+    });
     body.once("end", () => signal?.removeEventListener("abort", onAbort));
     output.once("close", () => {
       signal?.removeEventListener("abort", onAbort);
@@ -230,8 +234,19 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     const { signal } = downloadOptions;
     const context = contextFor("GetObject", objectKey);
     let body: unknown;
+    let socket: unknown;
+    const command = new GetObjectCommand({ Bucket: bucket, Key: objectKey });
+    // The raw response's socket, to tell a silence from a reset if the body fails later.
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        socket = (result.response as { body?: { socket?: unknown } } | undefined)?.body?.socket;
+        return result;
+      },
+      { step: "deserialize", name: "hoardResponseSocket" },
+    );
     try {
-      const response = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }), { abortSignal: signal });
+      const response = await s3().send(command, { abortSignal: signal });
       body = response.Body;
     } catch (error) {
       throw fail(error, context, signal);
@@ -243,7 +258,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       body.destroy();
       throw abortedError(context, signal.reason);
     }
-    return guardBody(body, context, signal);
+    return guardBody(body, socket, context, signal);
   }
 
   async function* list(listPrefix = "", requestOptions: RequestOptions = {}): AsyncGenerator<StorageObject> {

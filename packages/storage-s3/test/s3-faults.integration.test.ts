@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { CreateMultipartUploadCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { isHoardError, type Storage } from "@hoard/core";
@@ -104,22 +104,6 @@ describe("no overwrite", () => {
     expect(await openMultipartUploads(bucket)).toEqual([]);
   });
 
-  it("lets exactly one of two concurrent uploads of the same key succeed", async () => {
-    const bucket = await createBucket();
-    const storage = createS3Storage({ ...connection(), bucket });
-    for (const round of [1, 2, 3]) {
-      const bodies = ["first writer", "second writer"];
-      const results = await Promise.allSettled(
-        bodies.map((body) => storage.upload(`same-${round}.txt`, Readable.from([Buffer.from(body)]))),
-      );
-      expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
-      const refused = results.find((result) => result.status === "rejected");
-      expect(isHoardError(refused?.reason, "ALREADY_EXISTS"), String(refused?.reason)).toBe(true);
-      const winner = bodies[results.findIndex((result) => result.status === "fulfilled")];
-      expect(await textOf(await storage.download(`same-${round}.txt`))).toBe(winner);
-    }
-  });
-
   it("refuses to copy onto an existing key, and sends the copies conditionally", async () => {
     const bucket = await createBucket();
     const proxy = await recordingProxy();
@@ -212,6 +196,39 @@ describe("a silent endpoint", () => {
     const back = await sha256Of(await storage.download("slow.bin"));
     expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
     expect(back).toEqual({ digest: await source.sha256, size: 32 * mebibyte });
+  });
+});
+
+describe("a download", () => {
+  it("is not cut while its reader is slower than the timeout", async () => {
+    const bucket = await createBucket();
+    const storage = createS3Storage({ ...connection(), bucket, timeoutMs: 1_000 });
+    const source = randomStream(32 * mebibyte);
+    await storage.upload("big.bin", source.stream);
+    const stream = await storage.download("big.bin");
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) {
+      // A restore busy elsewhere: the stream waits three times the timeout for its reader.
+      if (chunks.length === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));
+      chunks.push(chunk as Buffer);
+    }
+    expect(createHash("sha256").update(Buffer.concat(chunks)).digest("hex")).toBe(await source.sha256);
+  });
+
+  it("fails its stream with UNREACHABLE when the endpoint goes silent midway", async () => {
+    const bucket = await createBucket();
+    await createS3Storage({ ...connection(), bucket }).upload("big.bin", randomStream(32 * mebibyte).stream);
+    const proxy = await tcpProxy({
+      onBytes: (_up, down) => {
+        if (down > 2 * mebibyte) proxy.freeze();
+      },
+    });
+    const storage = createS3Storage({ ...connection(), endpoint: proxy.endpoint, bucket, timeoutMs: 1_000 });
+    const stream = await storage.download("big.bin");
+    const { error, elapsed } = await timedFailure(() => sha256Of(stream));
+    expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
+    expect((error as Error).message).toBe(`s3: no answer from ${proxy.endpoint} within 1 s (GetObject s3://${bucket}/big.bin)`);
+    expect(elapsed).toBeLessThan(1_000 + 2_000);
   });
 });
 

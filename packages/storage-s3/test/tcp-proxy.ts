@@ -11,6 +11,8 @@ export interface TcpProxy {
    * accepted (retries see ECONNRESET, as from a server that crashed behind a load balancer).
    */
   cut(): void;
+  /** The server hangs: nothing more is forwarded either way, and every connection stays open. */
+  freeze(): void;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function startTcpProxy(target: string, options: TcpProxyOptions = {
   let up = 0;
   let down = 0;
   let cut = false;
+  let frozen = false;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -38,7 +41,7 @@ export async function startTcpProxy(target: string, options: TcpProxyOptions = {
   const relay = (from: Socket, to: Socket, count: (bytes: number) => void) => {
     const { bytesPerTick, tickMs = 100 } = options;
     from.on("data", (data: Buffer) => {
-      if (cut) return;
+      if (cut || frozen) return;
       if (!bytesPerTick) {
         count(data.length);
         to.write(data);
@@ -48,7 +51,7 @@ export async function startTcpProxy(target: string, options: TcpProxyOptions = {
       from.pause();
       let offset = 0;
       const step = () => {
-        if (cut || to.destroyed) return;
+        if (cut || frozen || to.destroyed) return;
         const slice = data.subarray(offset, offset + bytesPerTick);
         offset += slice.length;
         count(slice.length);
@@ -57,7 +60,9 @@ export async function startTcpProxy(target: string, options: TcpProxyOptions = {
       };
       step();
     });
-    from.on("end", () => to.end());
+    from.on("end", () => {
+      if (!frozen) to.end();
+    });
   };
   const server = createTcpServer((client) => {
     track(client);
@@ -87,6 +92,10 @@ export async function startTcpProxy(target: string, options: TcpProxyOptions = {
     cut() {
       cut = true;
       for (const socket of sockets) socket.resetAndDestroy();
+    },
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) socket.pause();
     },
     stop: () =>
       new Promise<void>((resolve) => {
