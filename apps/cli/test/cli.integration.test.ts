@@ -178,4 +178,48 @@ describe("the command line", () => {
       "other-20260101000000.dump.gz",
     ]);
   });
+
+  it("prunes a backup together with its companions, never takes a .sha256 for a backup, and names future-dated ones", async () => {
+    const storage = await freshDirectory("prune-companions");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(storage, { recursive: true });
+    for (const stamp of ["20261101000000", "20261102000000"]) {
+      await writeFile(join(storage, `backup-${stamp}.dump.gz`), stamp);
+      await writeFile(join(storage, `backup-${stamp}.dump.gz.sha256`), `sum of ${stamp}`);
+    }
+    // Newer than every backup, but not a backup: must never be listed, restored or counted.
+    await writeFile(join(storage, "backup-20261103000000.dump.gz.sha256"), "orphan sum");
+    // Dated years ahead: a clock that was wrong.
+    await writeFile(join(storage, "backup-20991231000000.dump.gz"), "from the future");
+
+    const listed = await runCli(["list", storage, "--json"]);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as Array<{ key: string }>).map((entry) => entry.key).sort()).toEqual([
+      "backup-20261101000000.dump.gz",
+      "backup-20261102000000.dump.gz",
+      "backup-20991231000000.dump.gz",
+    ]);
+
+    const plan = await runCli(["prune", storage, "--keep-last", "1", "--dry-run", "--json"]);
+    expect(plan.code).toBe(0);
+    const parsed = JSON.parse(plan.stdout) as { backups: Array<{ action: string; key: string; reasons: string[]; companions: string[] }> };
+    const byKey = new Map(parsed.backups.map((entry) => [entry.key, entry]));
+    expect(byKey.get("backup-20991231000000.dump.gz")?.reasons).toEqual(["future-dated"]);
+    expect(byKey.get("backup-20261102000000.dump.gz")?.action).toBe("keep");
+    expect(byKey.get("backup-20261101000000.dump.gz")).toMatchObject({
+      action: "delete",
+      companions: ["backup-20261101000000.dump.gz.sha256"],
+    });
+
+    const pruned = await runCli(["prune", storage, "--keep-last", "1"]);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toContain("future-dated (kept, check the clock)");
+    expect(pruned.stdout).toContain("(with backup-20261101000000.dump.gz)");
+    expect((await readdir(storage)).sort()).toEqual([
+      "backup-20261102000000.dump.gz",
+      "backup-20261102000000.dump.gz.sha256",
+      "backup-20261103000000.dump.gz.sha256",
+      "backup-20991231000000.dump.gz",
+    ]);
+  });
 });

@@ -1,4 +1,4 @@
-import { type HoardEvent, prune, type RetentionPolicy } from "@hoard/core";
+import { describeRetentionRule, type HoardEvent, prune, type RetentionPolicy } from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { durationOption, integerOption } from "../arguments.js";
 import { createLogger, type GlobalArguments, openCliStorage, type StorageArguments, withStorageOptions } from "../context.js";
@@ -98,11 +98,17 @@ export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
           time: backup.time.toISOString(),
           size: backup.size,
           reasons,
+          companions: backup.companions ?? [],
         }));
-        await writeResult(`${JSON.stringify({ dryRun: result.dryRun, backups: plan }, null, 2)}\n`);
+        const swept = result.swept.map(({ key, kind, startedAt }) => ({ key, kind, startedAt: startedAt?.toISOString() }));
+        await writeResult(`${JSON.stringify({ dryRun: result.dryRun, backups: plan, swept }, null, 2)}\n`);
         return;
       }
-      const table = rows.map(({ action, backup, reasons }) => [action, backup.key, formatBytes(backup.size), reasons.join(",")]);
+      // A removed backup's companions (its .sha256, its manifest) go with it: show them under it.
+      const table = rows.flatMap(({ action, backup, reasons }) => [
+        [action, backup.key, formatBytes(backup.size), reasons.map(describeRetentionRule).join(",")],
+        ...(action === "keep" ? [] : (backup.companions ?? []).map((companion) => [action, companion, "", `(with ${backup.key})`])),
+      ]);
       await writeResult(`${formatTable(["ACTION", "KEY", "SIZE", "KEPT BY"], table)}\n`);
     } finally {
       interrupt.dispose();
