@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test servers and MongoDB tools that the test harness runs into .cache/bin.
 # Idempotent: a tool whose stamp file (.cache/bin/.NAME.version) matches its pin is skipped,
-# so changing a pin below rebuilds just that tool. Needs Go (>= 1.25) and the Go module proxy.
+# so changing a pin below rebuilds just that tool. Needs Go (>= 1.26.5), the Go module proxy
+# (versitygw, fake-gcs-server, FerretDB) and ../shared/third_party (mongodump, mongorestore).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,10 +12,9 @@ VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw@v1.7.0"
 FAKE_GCS_SERVER_MODULE="github.com/fsouza/fake-gcs-server@v1.55.1"
 FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 FERRETDB_VERSION="v1.24.2"
-# mongo-tools has no semver tags: this pseudo-version is release 100.14.0.
-MONGO_TOOLS_MODULE="github.com/mongodb/mongo-tools"
-MONGO_TOOLS_VERSION="v0.0.0-20251216221117-d909d040daa1"
-MONGO_TOOLS_RELEASE="100.14.0"
+# MongoDB Database Tools (mongodump, mongorestore): built from the source archive in
+# shared/third_party (release 100.18.0 plus 21 commits, with vendor/), beside the repository.
+MONGO_TOOLS_SCRIPT="$REPO/../shared/third_party/build-mongo-tools.sh"
 
 if command -v go >/dev/null 2>&1; then
   GO="$(command -v go)"
@@ -47,41 +47,6 @@ build_with_go_install() {
   local started=$SECONDS
   rm -f "$BIN_DIR/.$name.version"
   GOBIN="$BIN_DIR" "$GO" install -ldflags "$ldflags" "$package"
-  echo "$stamp" >"$BIN_DIR/.$name.version"
-  echo "$name: built $stamp in $((SECONDS - started))s"
-}
-
-# build_in_scratch_module NAME MODULE VERSION PACKAGE [LDFLAGS]
-# Builds PACKAGE of MODULE@VERSION with `go build -o` from a throwaway module that requires it.
-# Needed when the main package is not named after the binary (mongo-tools' NAME/main).
-# Returns 1 when the module proxy does not serve MODULE@VERSION.
-build_in_scratch_module() {
-  local name="$1" module="$2" version="$3" package="$4" ldflags="${5:-}"
-  local stamp="$package@$version (scratch module${ldflags:+, ldflags $ldflags})"
-  if is_current "$name" "$stamp"; then
-    echo "$name: up to date ($stamp)"
-    return 0
-  fi
-  local started=$SECONDS
-  rm -f "$BIN_DIR/.$name.version"
-  local module_dir
-  module_dir="$(mktemp -d)"
-  local status=0
-  (
-    cd "$module_dir"
-    "$GO" mod init hoard.local/tool-build >/dev/null 2>&1
-    if ! "$GO" get "$module@$version"; then
-      exit 3
-    fi
-    "$GO" build -mod=mod -ldflags "$ldflags" -o "$BIN_DIR/$name" "$package"
-  ) || status=$?
-  rm -rf "$module_dir"
-  if [[ $status -eq 3 ]]; then
-    return 1
-  elif [[ $status -ne 0 ]]; then
-    echo "$name: build of $package@$version failed" >&2
-    exit "$status"
-  fi
   echo "$stamp" >"$BIN_DIR/.$name.version"
   echo "$name: built $stamp in $((SECONDS - started))s"
 }
@@ -120,19 +85,31 @@ build_ferretdb() {
   echo "$name: built $stamp in $((SECONDS - started))s"
 }
 
-# build_mongo_tool NAME: mongodump/mongorestore. Not fatal when the module proxy refuses
-# mongo-tools (it answers 403 "not available" for it on some machines): the harness then reports
-# the tool as missing and the tests that need it must skip with that reason.
-build_mongo_tool() {
-  local name="$1"
-  if ! build_in_scratch_module "$name" "$MONGO_TOOLS_MODULE" "$MONGO_TOOLS_VERSION" \
-    "$MONGO_TOOLS_MODULE/$name/main" "-X main.VersionStr=$MONGO_TOOLS_RELEASE"; then
-    echo "$name: NOT BUILT: the Go module proxy does not serve $MONGO_TOOLS_MODULE@$MONGO_TOOLS_VERSION" >&2
+# build_mongo_tools: mongodump and mongorestore. The Go module proxy refuses
+# github.com/mongodb/mongo-tools (403 for every version), so they are built offline from the
+# source archive in shared/third_party, beside the repository (../shared, also in CI). That
+# script skips the build when .cache/bin already holds its version (.mongo-tools.version).
+build_mongo_tools() {
+  local script="$MONGO_TOOLS_SCRIPT"
+  if [[ ! -f "$script" ]]; then
+    echo "install-tools: cannot build mongodump and mongorestore: $script is missing." >&2
+    echo "install-tools: it comes with the shared/ directory beside the repository (../shared/third_party);" >&2
+    echo "install-tools: the Go module proxy does not serve github.com/mongodb/mongo-tools, so there is no other source." >&2
+    exit 1
+  fi
+  local started=$SECONDS
+  # The script runs `go` from PATH: make it the Go found above.
+  PATH="$(dirname "$GO"):$PATH" bash "$script" "$BIN_DIR"
+  if [[ ! -x "$BIN_DIR/mongodump" || ! -x "$BIN_DIR/mongorestore" ]]; then
+    echo "install-tools: $script did not produce $BIN_DIR/mongodump and $BIN_DIR/mongorestore" >&2
+    exit 1
+  fi
+  if ((SECONDS - started > 1)); then
+    echo "mongo-tools: done in $((SECONDS - started))s"
   fi
 }
 
 build_with_go_install versitygw "$VERSITYGW_MODULE" "-X main.Version=${VERSITYGW_MODULE##*@}"
 build_with_go_install fake-gcs-server "$FAKE_GCS_SERVER_MODULE"
 build_ferretdb
-build_mongo_tool mongodump
-build_mongo_tool mongorestore
+build_mongo_tools

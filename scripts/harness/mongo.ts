@@ -24,6 +24,16 @@ export interface MongoServer extends RunningServer {
   command(command: BsonDocument, database?: string): Promise<BsonDocument>;
 }
 
+/** A FerretDB this harness started: a {@link MongoServer} that can also be killed. */
+export interface FerretdbServer extends MongoServer {
+  origin: "throwaway";
+  /**
+   * Kills FerretDB at once (SIGKILL), as a crash would, and waits for it to exit; the port then
+   * refuses connections. stop() still drops its PostgreSQL database afterwards.
+   */
+  kill(): Promise<void>;
+}
+
 /**
  * A MongoDB-compatible server. HOARD_TEST_MONGODB_URL when set; else FerretDB
  * (`.cache/bin/ferretdb`, built by scripts/install-tools.sh) on a free port with the PostgreSQL
@@ -52,7 +62,11 @@ function configuredMongo(url: string): MongoServer {
   };
 }
 
-async function startFerretdb(givenPostgres: PostgresServer | undefined): Promise<MongoServer> {
+/**
+ * Always a throwaway FerretDB (never HOARD_TEST_MONGODB_URL), for tests that must kill the server:
+ * `.cache/bin/ferretdb` on a free port, on the given PostgreSQL or one this call starts.
+ */
+export async function startFerretdb(givenPostgres?: PostgresServer): Promise<FerretdbServer> {
   const command = requireTool("ferretdb");
   const postgres = givenPostgres ?? (await startPostgres());
   const stopOwnPostgres = async (): Promise<void> => {
@@ -96,6 +110,9 @@ async function startFerretdb(givenPostgres: PostgresServer | undefined): Promise
       host: loopbackHost,
       port,
       command: ask,
+      kill: async () => {
+        await running.stop({ signal: "SIGKILL", timeoutMs: 5_000 });
+      },
       stop: stopOnce(async () => {
         await running.stop({ signal: "SIGTERM", timeoutMs: 10_000 });
         await postgres.dropDatabase(database);

@@ -31,6 +31,28 @@ export function requireTool(name: ToolName): string {
   return path;
 }
 
+/** The MongoDB Database Tools that scripts/install-tools.sh builds from ../shared/third_party. */
+export interface MongoTools {
+  mongodump: string;
+  mongorestore: string;
+}
+
+/**
+ * Paths of mongodump and mongorestore in `.cache/bin`; throws, saying how to build them, when
+ * either is missing. Tests hand these paths to the driver (mongodumpPath, mongorestorePath) rather
+ * than changing PATH, so the built-in engine's tests never pick the tools up by accident.
+ */
+export function requireMongoTools(): MongoTools {
+  const missing = (["mongodump", "mongorestore"] as const).filter((name) => !hasTool(name));
+  if (missing.length > 0) {
+    throw new Error(
+      `${missing.join(" and ")} not built: expected them in ${join(repoRoot(), ".cache", "bin")}. Run scripts/install-tools.sh ` +
+        "(it builds them offline from ../shared/third_party/build-mongo-tools.sh; the Go module proxy refuses mongo-tools).",
+    );
+  }
+  return { mongodump: toolPath("mongodump"), mongorestore: toolPath("mongorestore") };
+}
+
 /** True when the path is an executable file. */
 export function isExecutable(path: string): boolean {
   try {

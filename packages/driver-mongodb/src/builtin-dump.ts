@@ -4,7 +4,7 @@ import type { Document, MongoClient, MongoClientOptions } from "mongodb";
 import { type ArchiveHeader, archiveFormatVersion, namespaceKey } from "./archive-format.js";
 import { type ArchiveCollection, encodeArchive } from "./archive-writer.js";
 import { createClient } from "./client.js";
-import { parseMongoUrl } from "./connection-string.js";
+import { hostsOf, parseMongoUrl } from "./connection-string.js";
 import { toMongoError } from "./errors.js";
 import { type CollectionInfo, metadataJson } from "./metadata.js";
 
@@ -53,6 +53,7 @@ export async function builtinDump(options: BuiltinDumpOptions): Promise<Readable
     const databases = database === undefined ? await listDatabases(client) : [database];
     const collections: ArchiveCollection[] = [];
     for (const name of databases) collections.push(...(await planDatabase(client, name, options)));
+    if (database !== undefined && collections.length === 0) throw missingDatabase(database, options.url);
     log(
       options.logger,
       "info",
@@ -73,6 +74,18 @@ export async function builtinDump(options: BuiltinDumpOptions): Promise<Readable
     await client.close().catch(() => {});
     throw toMongoError(error, "dump", options.url, context);
   }
+}
+
+/**
+ * NOT_FOUND for a dump of a database that holds no collection: MongoDB has no empty databases, so
+ * the name is wrong (or nothing was ever written there). Both engines fail this way rather than
+ * store a backup of nothing.
+ */
+export function missingDatabase(database: string, url: string): HoardError {
+  return new HoardError(
+    "NOT_FOUND",
+    `mongodb: dump: database ${database} does not exist on ${hostsOf(url)} (it holds no collection or view); check the database name in the URL`,
+  );
 }
 
 async function* mapErrors(source: AsyncIterable<Buffer>, url: string): AsyncGenerator<Buffer> {

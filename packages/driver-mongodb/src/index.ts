@@ -14,13 +14,22 @@ import {
   requireExecutable,
 } from "@hoard/core";
 import { MongoClient, type MongoClientOptions } from "mongodb";
+import type { ArchiveCollectionMetadata } from "./archive-format.js";
 import { peekPrelude } from "./archive-reader.js";
 import { builtinDump } from "./builtin-dump.js";
 import { builtinRestore } from "./builtin-restore.js";
 import { ensureEmptyTargets } from "./client.js";
 import { decompressByContent } from "./compression.js";
 import { invalidMongoUrl, parseMongoUrl, redactMongoUrl, scrubSecrets } from "./connection-string.js";
-import { toolDump, toolRestore } from "./tools.js";
+import {
+  choosesNamespaces,
+  createPlannedIndexes,
+  ferretdbIndexIssue,
+  planIndexes,
+  recordPrelude,
+  rejectedIndexNamespace,
+} from "./ferretdb.js";
+import { expectCollections, toolDump, toolRestore } from "./tools.js";
 
 /** Short name used in messages and by the registry. */
 export const DRIVER_NAME = "mongodb";
@@ -138,7 +147,8 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
       const logger = dump.logger ?? options.logger;
       const executable = await chooseTool(mongodump, logger);
       if (executable) {
-        const stream = await toolDump({
+        log(logger, "debug", `mongodb: engine tools: the backup is written by ${executable} --archive (engine setting: ${engine})`);
+        const output = await toolDump({
           executable,
           url: options.url,
           connectTimeoutMs,
@@ -147,6 +157,8 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
           signal: dump.signal,
           dumpOptions,
         });
+        const database = parseMongoUrl(options.url).database;
+        const stream = database === undefined ? output : expectCollections(output, database, options.url, logger);
         return { kind: "stream", stream };
       }
       if (dumpOptions.length > 0) {
@@ -155,6 +167,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
           `mongodb: the built-in engine takes no dump options (${dumpOptions.join(" ")}); install mongodump to use them`,
         );
       }
+      log(logger, "debug", `mongodb: engine builtin: the backup is written by hoard's built-in engine (engine setting: ${engine})`);
       const stream = await builtinDump({
         url: options.url,
         batchSize,
@@ -176,32 +189,53 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
       const replace = (restore.replace ?? false) || (options.drop ?? false) || restoreOptions.includes("--drop");
       const executable = await chooseTool(mongorestore, logger);
       if (executable) {
+        log(logger, "debug", `mongodb: engine tools: ${executable} --archive restores ${name} (engine setting: ${engine})`);
         let stream: Readable = (await decompressByContent(input.stream, name)).stream;
         try {
+          const database = parseMongoUrl(options.url).database;
+          let prelude: ArchiveCollectionMetadata[] | undefined;
           if (!replace) {
             // The URL's database, else those the archive names (read from its prelude, which is replayed to mongorestore).
             let databases: string[];
-            const database = parseMongoUrl(options.url).database;
             if (database !== undefined) databases = [database];
             else {
-              const prelude = await peekPrelude(stream, { name });
-              stream = prelude.stream;
-              databases = prelude.collections
+              const peeked = await peekPrelude(stream, { name });
+              stream = peeked.stream;
+              prelude = peeked.collections;
+              databases = prelude
                 .filter((collection) => collection.database !== "" && !collection.collection.startsWith("system."))
                 .map((collection) => collection.database);
             }
             await ensureEmptyTargets({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions }, databases);
           }
-          await toolRestore(stream, {
-            executable,
-            url: options.url,
-            connectTimeoutMs,
-            workDirectory: restore.workDirectory,
-            logger,
-            signal: restore.signal,
-            drop: replace,
-            restoreOptions,
-          });
+          // Keeps the prelude as the archive goes by (a few kilobytes, read once), for the FerretDB index workaround.
+          const recorder = prelude === undefined ? recordPrelude(stream, name) : undefined;
+          if (recorder) stream = recorder.stream;
+          try {
+            await toolRestore(stream, {
+              executable,
+              url: options.url,
+              connectTimeoutMs,
+              workDirectory: restore.workDirectory,
+              logger,
+              signal: restore.signal,
+              drop: replace,
+              restoreOptions,
+            });
+          } catch (error) {
+            if (!rejectedIndexNamespace(error) || choosesNamespaces(restoreOptions)) throw error;
+            const collections = prelude ?? (await recorder?.prelude());
+            if (collections === undefined) throw error;
+            // mongorestore builds indexes last (mongorestore.go Restore: data, users and roles, oplog, then
+            // RestoreIndexes): every document is in, only the indexes are missing. Create them as the built-in engine does.
+            const plans = planIndexes(collections, database, name);
+            log(
+              logger,
+              "warn",
+              `mongodb: the server rejected the ns field that mongorestore adds to index specs (as FerretDB v1 does, ${ferretdbIndexIssue}); mongorestore restored every document, so hoard creates the archive's indexes itself`,
+            );
+            await createPlannedIndexes({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions, logger }, plans);
+          }
         } finally {
           stream.destroy();
         }
@@ -214,6 +248,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
           `mongodb: the built-in engine understands only --drop, not ${unknown.join(" ")}; install mongorestore to use them`,
         );
       }
+      log(logger, "debug", `mongodb: engine builtin: hoard's built-in engine restores ${name} (engine setting: ${engine})`);
       await builtinRestore(input.stream, {
         url: options.url,
         drop: replace,
@@ -230,21 +265,18 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
 
 /** Settings of {@link createDriverFromUrl}: core's, plus the engine. */
 export interface MongoDriverSettings extends DriverSettings {
-  /** Which engine dumps and restores; takes precedence over HOARD_MONGODB_ENGINE. @default "auto" */
+  /**
+   * Which engine dumps and restores: `auto`, `tools` or `builtin` (the CLI sets it from
+   * HOARD_MONGODB_ENGINE; this library reads no environment variable). @default "auto"
+   */
   engine?: MongoEngine;
 }
 
-/**
- * The registry's entry point for `mongodb://` and `mongodb+srv://` URLs. The engine is
- * `settings.engine` when given (the CLI passes it this way), else the environment variable
- * HOARD_MONGODB_ENGINE (auto, tools or builtin) when set, else auto.
- */
+/** The registry's entry point for `mongodb://` and `mongodb+srv://` URLs. */
 export function createDriverFromUrl(url: string, settings: MongoDriverSettings = {}): Driver {
-  const fromEnvironment = process.env.HOARD_MONGODB_ENGINE;
-  const engine = settings.engine ?? (fromEnvironment === undefined || fromEnvironment === "" ? "auto" : (fromEnvironment as MongoEngine));
   return createMongoDriver({
     url,
-    engine,
+    engine: settings.engine,
     dumpOptions: settings.dumpOptions,
     restoreOptions: settings.restoreOptions,
     logger: settings.logger,

@@ -1,8 +1,10 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { HoardError, type Logger, runToolWithInput, toolOutput } from "@hoard/core";
+import { HoardError, type Logger, log, runToolWithInput, toolOutput } from "@hoard/core";
 import { archiveMagicNumber } from "./archive-format.js";
+import { peekPrelude } from "./archive-reader.js";
+import { missingDatabase } from "./builtin-dump.js";
 import { hostsOf, parseMongoUrl, scrubSecrets, serverSelectionTimeout, withoutDatabase, withTimeouts } from "./connection-string.js";
 import { seconds } from "./errors.js";
 
@@ -68,6 +70,9 @@ export function mongorestoreArguments(configurationPath: string, options: Mongor
   args.push(...options.restoreOptions);
   return args;
 }
+
+/** FerretDB v1's answer to the `ns` field mongorestore adds to index specs (FerretDB#4638). */
+export const nsRejected = /Index option "ns" is unknown/;
 
 /** What the tools' usual complaints mean. */
 type ToolComplaint = "unauthenticated" | "unreachable" | "access-denied";
@@ -168,6 +173,11 @@ export function explainRestoreFailure(stderr: string): string {
   const parts = [...lines];
   const explained = explainToolFailure(stderr);
   if (explained) parts.push(explained);
+  if (nsRejected.test(stderr)) {
+    parts.push(
+      "the server rejects the ns field that mongorestore adds to every index spec (as FerretDB v1 does, FerretDB#4638): the documents are restored without their indexes; hoard creates them itself unless mongorestore options choose the namespaces, else use the built-in engine (engine builtin) for this server",
+    );
+  }
   parts.push(
     restored !== undefined && restored > 0
       ? `the database is partially restored (${restored} document(s) were restored before the failure)`
@@ -254,6 +264,43 @@ export function expectArchive(source: Readable, mapError: (error: unknown) => un
   }
   const stream = Readable.from(checked(), { objectMode: false });
   stream.once("close", () => source.destroy());
+  return stream;
+}
+
+/**
+ * Reads the prelude of mongodump's (plain) archive and fails with NOT_FOUND when it lists no
+ * collection of `database`: mongodump exits 0 with an empty archive for a database that does not
+ * exist, and hoard would store a backup of nothing. The bytes read are replayed. A gzip archive
+ * (`--gzip` among the dump options) is passed on unchecked. Destroying the result destroys `output`.
+ */
+export function expectCollections(output: Readable, database: string, url: string, logger?: Logger): Readable {
+  async function* checked(): AsyncGenerator<Buffer> {
+    const iterator = output[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const first = await iterator.next();
+    if (first.done) return;
+    async function* replay(): AsyncGenerator<Buffer> {
+      yield first.value;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    }
+    const replayed = Readable.from(replay(), { objectMode: false });
+    if (first.value.subarray(0, 2).equals(gzipMagic)) {
+      log(logger, "debug", "mongodb: mongodump writes gzip (--gzip): its archive is stored without checking which collections it holds");
+      yield* replayed;
+      return;
+    }
+    const peeked = await peekPrelude(replayed, { name: "mongodump's output" });
+    if (!peeked.collections.some((collection) => collection.database === database)) {
+      peeked.stream.destroy();
+      throw missingDatabase(database, url);
+    }
+    yield* peeked.stream;
+  }
+  const stream = Readable.from(checked(), { objectMode: false });
+  stream.once("close", () => output.destroy());
   return stream;
 }
 
