@@ -82,8 +82,9 @@ export interface MariadbDriverOptions {
   /**
    * How long to wait for the server to accept a connection and answer, in milliseconds (whole
    * seconds are used). The client gets `--connect-timeout`; mariadb-dump has no such option, so
-   * the driver stops it when it has neither connected (its `--verbose` progress on stderr) nor
-   * written anything within this time. A host that never answers fails with UNREACHABLE.
+   * when it has neither connected (its `--verbose` progress on stderr) nor written anything within
+   * this time, the client asks the server, and the dump is stopped when that gets no answer
+   * either. A host that never answers fails with UNREACHABLE.
    * @default 15_000
    */
   connectTimeoutMs?: number;
@@ -174,6 +175,23 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
     }
   };
 
+  /**
+   * Whether the server answers the client within the connect timeout: false when it does not (or
+   * cannot be reached, or there is no client to ask), true when it answers, even with an error
+   * such as a wrong password.
+   */
+  const serverAnswers = async (credentialArguments: string[], signal: AbortSignal): Promise<boolean> => {
+    const executable = await findExecutable([options.clientExecutable ?? "mariadb", "mysql"]);
+    if (!executable) return false;
+    const base = [...credentialArguments, ...connectionArguments(connection), `--connect-timeout=${timeoutSeconds}`];
+    try {
+      await query(executable, base, "SELECT 1", { signal });
+      return true;
+    } catch (error) {
+      return !(HoardError.isInstance(error) && error.code === "UNREACHABLE");
+    }
+  };
+
   /** Fails with TARGET_NOT_EMPTY, before anything is changed, when one of `databases` holds anything. */
   const checkEmpty = async (executable: string, base: string[], databases: string[], context: RestoreContext) => {
     if (databases.length === 0) return;
@@ -232,14 +250,22 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
       }
       const checked = dumpCheck(label, { completion: verifyCompletion, lenientStart: commentsAreOff });
       // mariadb-dump has no connect timeout: a host that takes the connection and never answers would hang it forever.
+      // No progress within the timeout is not proof, though: with --lock-all-tables or --master-data the tool waits for
+      // FLUSH TABLES WITH READ LOCK before it says anything. So the client, which has a connect timeout, asks the
+      // server first; only when that gets no answer either is the dump stopped.
+      const probing = new AbortController();
       guard = setTimeout(() => {
-        if (!connected) checked.destroy(unreachable(address, timeoutSeconds));
+        if (connected) return;
+        serverAnswers(credentials.arguments, probing.signal).then((answers) => {
+          if (!connected && !answers) checked.destroy(unreachable(address, timeoutSeconds));
+        });
       }, timeoutSeconds * 1000);
       output.once("data", markConnected);
       output.on("error", (error) => checked.destroy(classifyFailure(error) as Error));
       output.pipe(checked);
       checked.on("close", () => {
         markConnected();
+        probing.abort();
         output.destroy();
         credentials.remove().catch((error: unknown) => {
           log(logger, "warn", `could not remove the temporary option file: ${describeError(error)}`);

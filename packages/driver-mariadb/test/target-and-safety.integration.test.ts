@@ -245,24 +245,29 @@ describe("connect timeout", () => {
     const target = await newDatabase("locked");
     await runSql(target, "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO t VALUES (1);");
     const table = `${databaseOf(target)}.t`;
-    // Another session holds a write lock for 4 s: the dump connects at once, then waits for the table.
-    const holding = runSql(server.url, `LOCK TABLES ${table} WRITE; SELECT SLEEP(4); UNLOCK TABLES;`, { database: null });
-    for (let tries = 0; ; tries += 1) {
-      const sleeping = await runSql(server.url, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(4)'", {
-        database: null,
-      });
-      if (sleeping === "1\n") break;
-      if (tries > 200) throw new Error("the lock was never taken");
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    // The default flags wait for the table after "-- Starting transaction..."; --lock-all-tables
+    // waits in FLUSH TABLES WITH READ LOCK (which needs RELOAD: as root) before it says anything.
+    for (const [url, dumpOptions] of [
+      [target, []],
+      [databaseUrl(server.url, databaseOf(target)), ["--skip-single-transaction", "--lock-all-tables"]],
+    ] as const) {
+      // Another session holds a write lock for 4 s: the dump connects at once, then waits for it.
+      const holding = runSql(server.url, `LOCK TABLES ${table} WRITE; SELECT SLEEP(4); UNLOCK TABLES;`, { database: null });
+      for (let tries = 0; ; tries += 1) {
+        const sleeping = await runSql(server.url, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(4)'", {
+          database: null,
+        });
+        if (sleeping === "1\n") break;
+        if (tries > 200) throw new Error("the lock was never taken");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const driver = createMariadbDriver({ url, dumpOptions: [...dumpOptions], connectTimeoutMs: 1000 });
+      const { key: locked } = await backup({ driver, storage, prefix: "locked" });
+      await holding;
+      const sql = gunzipSync(await readFile(join(directory, locked))).toString("utf8");
+      expect(sql).toMatch(/INSERT INTO `t` VALUES\s*\(1\);/);
+      await rm(join(directory, locked));
     }
-    const { key: locked } = await backup({
-      driver: createMariadbDriver({ url: target, connectTimeoutMs: 1000 }),
-      storage,
-      prefix: "locked",
-    });
-    await holding;
-    const sql = gunzipSync(await readFile(join(directory, locked))).toString("utf8");
-    expect(sql).toMatch(/INSERT INTO `t` VALUES\s*\(1\);/);
   });
 });
 
