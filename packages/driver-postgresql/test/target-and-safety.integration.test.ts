@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -131,14 +132,17 @@ describe("a restore into a database that is not empty", () => {
 
   it("refuses a cluster script on a server with other databases, before running any of it", async () => {
     const target = await newDatabase();
-    const script = "--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE hoard_never_created_role;\n";
+    const role = `hoard_role_${randomBytes(5).toString("hex")}`;
+    const script = `--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE ${role};\n`;
     await storage.upload("cluster-20260101000000.sql", new PassThrough().end(Buffer.from(script)));
     const error = await failureOf(restore({ driver: createPostgresDriver({ url: target }), storage, key: "cluster-20260101000000.sql" }));
     expect(error.code).toBe("TARGET_NOT_EMPTY");
     expect(error.message).toMatch(
       /^postgresql: the server is not empty for a cluster dump \(\d+ other databases?, e\.g\. .*\); use --replace/,
     );
-    expect(await psql(target, "SELECT count(*) FROM pg_roles WHERE rolname = 'hoard_never_created_role'")).toBe("0\n");
+    const created = await psql(target, `SELECT count(*) FROM pg_roles WHERE rolname = '${role}'`);
+    if (created !== "0\n") await psql(target, `DROP ROLE ${role}`);
+    expect(created).toBe("0\n");
   });
 });
 
