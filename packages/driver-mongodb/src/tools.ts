@@ -74,6 +74,9 @@ export function mongorestoreArguments(configurationPath: string, options: Mongor
 /** FerretDB v1's answer to the `ns` field mongorestore adds to index specs (FerretDB#4638). */
 export const nsRejected = /Index option "ns" is unknown/;
 
+/** mongorestore's failure for a truncated or damaged archive. */
+const damagedArchive = /corruption found in archive|error demultiplexing archive|CRC mismatch for namespace/;
+
 /** What the tools' usual complaints mean. */
 type ToolComplaint = "unauthenticated" | "unreachable" | "access-denied";
 
@@ -211,6 +214,8 @@ export function toolError(error: unknown, options: ToolRunOptions): unknown {
     const complaint = complaintOf(error.detail);
     if (complaint === "unreachable") code = "UNREACHABLE";
     if (complaint === "unauthenticated") code = "UNAUTHENTICATED";
+    // mongorestore's words for an archive that ends early or is damaged (common/archive parser.go, demultiplexer.go).
+    if (complaint === undefined && damagedArchive.test(error.detail)) code = "CORRUPT_ARCHIVE";
   }
   if (code === "UNREACHABLE" && error.code === "TOOL_FAILED") {
     const within = seconds(serverSelectionTimeout(options.url, options.connectTimeoutMs));

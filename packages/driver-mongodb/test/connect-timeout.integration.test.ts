@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import { type Driver, isHoardError } from "@hoard/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { encodeNamespaceHeader, encodePrelude, encodeTerminator } from "../src/archive-writer.ts";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createDriverFromUrl, createMongoDriver } from "../src/index.ts";
 import { insert, newDatabaseUrl, withClient } from "./fixture.ts";
@@ -100,11 +101,22 @@ describe("mongodb against a host that never answers", () => {
     beforeAll(async () => {
       directory = await mkdtemp(join(tmpdir(), "hoard-mongodb-silent-tools-"));
       await mkdir(join(directory, "records"));
+      // What the stand-in mongodump writes: an archive of shop (hoard reads its prelude to check that shop was dumped).
+      await writeFile(
+        join(directory, "shop.archive"),
+        Buffer.concat([
+          encodePrelude({ concurrentCollections: 1, formatVersion: "0.1", serverVersion: "7.0.0", toolVersion: "stand-in" }, [
+            { database: "shop", collection: "orders", metadata: "", size: 0, type: "collection" },
+          ]),
+          encodeNamespaceHeader({ database: "shop", collection: "orders" }, 0n),
+          encodeTerminator(),
+        ]),
+      );
       for (const name of ["mongodump", "mongorestore"]) {
         // Records the URI it was given; never reached in the target-check test.
         await writeFile(
           join(directory, name),
-          `#!/bin/sh\nfor a in "$@"; do case "$a" in --config=*) cp "\${a#--config=}" "${directory}/records/${name}.config";; esac; done\ncat > /dev/null 2>&1 || true\nprintf '\\155\\342\\231\\201'\n`,
+          `#!/bin/sh\nfor a in "$@"; do case "$a" in --config=*) cp "\${a#--config=}" "${directory}/records/${name}.config";; esac; done\ncat > /dev/null 2>&1 || true\ncat "${directory}/shop.archive"\n`,
         );
         await chmod(join(directory, name), 0o755);
       }

@@ -5,8 +5,8 @@ import { newDatabaseUrl, seedFixture, snapshotFixture } from "./fixture.ts";
 
 const server = inject("mongo");
 
-// The built-in engine, whatever is on PATH: mongodump cannot be built on this machine, and a
-// developer who has it still gets this engine tested.
+// The built-in engine, whatever is on PATH (the tools engine has its own round trip in
+// tools-round-trip.integration.test.ts).
 describeDriverRoundTrip("mongodb (built-in)", {
   createDatabase: async () => newDatabaseUrl(server.url),
   seed: seedFixture,
