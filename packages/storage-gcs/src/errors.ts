@@ -14,6 +14,8 @@ export interface ErrorContext {
   keyFilename: string | undefined;
   /** Strings that must never appear in a message (the inline private key). */
   secrets: string[];
+  /** The silence after which a request is given up, for messages about it. */
+  timeoutMs: number;
 }
 
 /** The HTTP status of a client error, wherever this client version keeps it. */
@@ -49,6 +51,26 @@ export function sanitizedError(error: unknown, secrets: string[]): Error {
   return Object.assign(copy, status === undefined ? {} : { status }, code === undefined ? {} : { code });
 }
 
+const lostConnection = /\b(ECONNRESET|EPIPE|ECONNABORTED|ERR_STREAM_PREMATURE_CLOSE)\b|Premature close|socket hang up|^aborted$/i;
+/** What node-fetch (JSON requests) and gaxios (resumable uploads) say when their request timeout passes. */
+const requestTimedOut = /network timeout at|timeout of \d+ms exceeded|request-timeout/i;
+
+function seconds(milliseconds: number): string {
+  return `${Number((milliseconds / 1000).toFixed(1))} s`;
+}
+
+/** UNREACHABLE for an endpoint that went silent, naming it and what was being done. */
+export function silenceError(action: string, context: ErrorContext, cause?: unknown): HoardError {
+  return new HoardError("UNREACHABLE", `gcs: no answer from ${context.endpoint} within ${seconds(context.timeoutMs)} (${action})`, {
+    cause: cause === undefined ? undefined : sanitizedError(cause, context.secrets),
+  });
+}
+
+/** ABORTED, for a call whose signal fired. */
+export function abortedError(action: string, cause?: unknown): HoardError {
+  return new HoardError("ABORTED", `gcs: ${action} aborted`, { cause });
+}
+
 export function missingBucketMessage(bucket: string): string {
   return `gcs: bucket ${bucket} does not exist: create it first or check the storage URL`;
 }
@@ -66,6 +88,9 @@ export function toGcsError(error: unknown, action: string, context: ErrorContext
   const make = (hoardCode: HoardErrorCode, message: string) => new HoardError(hoardCode, message, { cause });
 
   if (cause.name === "AbortError") return make("ABORTED", `gcs: ${action} aborted`);
+  if (requestTimedOut.test(reason) || (error as { type?: unknown } | undefined)?.type === "request-timeout") {
+    return silenceError(action, context, error);
+  }
   if (code === "ENOENT" && context.keyFilename && (error as { path?: unknown }).path !== undefined) {
     return make("UNAUTHENTICATED", `gcs: cannot read the service-account key file ${context.keyFilename}: check --gcs-key-file`);
   }
@@ -79,8 +104,12 @@ export function toGcsError(error: unknown, action: string, context: ErrorContext
     );
   }
   if (status === 404) return make("NOT_FOUND", missing ?? `gcs: ${action} failed: not found`);
+  if (status === 412) return make("ALREADY_EXISTS", `gcs: ${action} failed: the object already exists; not overwriting it`);
   if (unreachableCodes.test(code ?? "") || unreachableCodes.test(reason)) {
     return make("UNREACHABLE", `gcs: ${action} failed: cannot reach ${context.endpoint} (${reason}); check the network or --gcs-endpoint`);
+  }
+  if (status === undefined && (lostConnection.test(code ?? "") || lostConnection.test(reason))) {
+    return make("UNREACHABLE", `gcs: connection to ${context.endpoint} lost while ${action} (${code && code !== reason ? code : reason})`);
   }
   return make("STORAGE_FAILED", `gcs: ${action} failed: ${reason}`);
 }

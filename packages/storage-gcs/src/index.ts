@@ -1,14 +1,16 @@
 import { HoardError, parseStorageUrl, type Storage, type StorageSettings } from "@hoard/core";
+import { parseByteSize } from "./options.js";
 import { createGcsStorage } from "./storage.js";
 
-export type { GcsCredentials, GcsStorageOptions } from "./options.js";
+export { type GcsCredentials, type GcsStorageOptions, parseByteSize } from "./options.js";
 export { createGcsStorage };
 
 /**
  * Creates the storage for a `gs://bucket/prefix` URL; the registry in @hoard/core calls this. Settings (from the CLI):
  * `gcsProject` (--gcs-project), `gcsKeyFile` (--gcs-key-file), `gcsEndpoint` (--gcs-endpoint), and inline credentials
  * `gcsClientEmail` with `gcsPrivateKey` (HOARD_GCS_CLIENT_EMAIL, HOARD_GCS_PRIVATE_KEY), `gcsStorageClass`
- * (--gcs-storage-class) and `gcsChunkSize` (--gcs-chunk-size, bytes or e.g. `16MiB`).
+ * (--gcs-storage-class), `gcsChunkSize` (--gcs-chunk-size, bytes or a size such as `16MiB` or `16M`), and `timeoutMs`
+ * (--timeout, common to every storage).
  */
 export function createStorageFromUrl(url: string, settings: StorageSettings = {}): Storage {
   const location = parseStorageUrl(url);
@@ -31,6 +33,7 @@ export function createStorageFromUrl(url: string, settings: StorageSettings = {}
     apiEndpoint: textSetting(settings.gcsEndpoint),
     storageClass: textSetting(settings.gcsStorageClass),
     chunkSize: byteSetting(settings.gcsChunkSize),
+    timeoutMs: timeoutSetting(settings.timeoutMs),
   });
 }
 
@@ -39,16 +42,23 @@ function textSetting(value: string | number | boolean | undefined): string | und
   return String(value);
 }
 
-const byteUnits: Record<string, number> = { "": 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
-/** `16777216`, `16MiB`, `512KiB` -> bytes. */
+/** `16777216`, `16MiB`, `16M`, `512KiB` -> bytes, as `--s3-part-size` reads them. */
 function byteSetting(value: string | number | boolean | undefined): number | undefined {
   const text = textSetting(value);
   if (text === undefined) return undefined;
-  const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
-  const unit = byteUnits[(match?.[2] ?? "").toLowerCase()];
-  if (!match || unit === undefined) {
-    throw new HoardError("INVALID_ARGUMENT", `gcs: invalid chunk size "${text}": use bytes or KiB/MiB/GiB, e.g. 16MiB`);
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) {
+    throw new HoardError("INVALID_ARGUMENT", `gcs: invalid chunk size "${text}": use bytes or a size such as 16MiB or 16M`);
   }
-  return Number(match[1]) * unit;
+  return bytes;
+}
+
+/** `timeoutMs`, common to every storage: a positive whole number of milliseconds. */
+function timeoutSetting(value: unknown): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const milliseconds = typeof value === "number" ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(milliseconds) || milliseconds < 1) {
+    throw new HoardError("INVALID_ARGUMENT", `gcs: the timeout must be a positive whole number of milliseconds, got "${String(value)}"`);
+  }
+  return milliseconds;
 }

@@ -1,4 +1,4 @@
-import { HoardError, trimSlashes } from "@hoard/core";
+import { defaultNetworkTimeoutMs, HoardError, trimSlashes } from "@hoard/core";
 
 /** GCS takes resumable chunks in multiples of 256 KiB. */
 const chunkGranularity = 256 * 1024;
@@ -63,6 +63,15 @@ export interface GcsStorageOptions {
    * @default 3
    */
   maxRetries?: number;
+  /**
+   * How long, in milliseconds, a request may wait without an answer before it is given up: an upload or a download
+   * fails after this long without a byte moving (a slow transfer that keeps moving is not cut; time spent waiting for
+   * the upload's source or for a download's reader does not count), and a listing, look-up, delete or copy request
+   * after this long without its answer (retried, but the call fails within about three times this plus 3 s). The error
+   * is UNREACHABLE and names the endpoint. The CLI's `--timeout`, the setting `timeoutMs`.
+   * @default 15_000 (`defaultNetworkTimeoutMs` of `@hoard/core`)
+   */
+  timeoutMs?: number;
 }
 
 /** The options checked, with defaults applied and the endpoint normalised. */
@@ -78,6 +87,7 @@ export interface ResolvedOptions {
   chunkSize: number;
   storageClass: string | undefined;
   maxRetries: number;
+  timeoutMs: number;
 }
 
 /** Checks the options (INVALID_ARGUMENT for a wrong one) and fills in the defaults. */
@@ -93,6 +103,10 @@ export function resolveOptions(options: GcsStorageOptions): ResolvedOptions {
   const maxRetries = options.maxRetries ?? 3;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) {
     throw new HoardError("INVALID_ARGUMENT", `gcs: the number of retries must be a whole number of at least 0, not ${maxRetries}`);
+  }
+  const timeoutMs = options.timeoutMs ?? defaultNetworkTimeoutMs;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+    throw new HoardError("INVALID_ARGUMENT", `gcs: the timeout must be a positive whole number of milliseconds, not ${timeoutMs}`);
   }
   if (options.keyFilename && options.credentials) {
     throw new HoardError("INVALID_ARGUMENT", "gcs: give either a key file or inline credentials, not both");
@@ -111,7 +125,20 @@ export function resolveOptions(options: GcsStorageOptions): ResolvedOptions {
     chunkSize,
     storageClass: options.storageClass || undefined,
     maxRetries,
+    timeoutMs,
   };
+}
+
+const sizeUnits: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * Parses `16777216`, `16MiB`, `16M`, `16mb` or `512KiB` into bytes; units are powers of 1024. The same forms as
+ * `--s3-part-size` takes.
+ */
+export function parseByteSize(value: string): number | undefined {
+  const match = /^(\d+)\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(value.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * (sizeUnits[(match[2] ?? "").toLowerCase()] as number);
 }
 
 function normalizeEndpoint(endpoint: string): string {

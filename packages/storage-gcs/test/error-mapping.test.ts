@@ -1,4 +1,4 @@
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { ApiError, type BucketOptions } from "@google-cloud/storage";
 import { isHoardError } from "@hoard/core";
 import { beforeEach, describe, expect, it, vi } from "vitest";
@@ -20,7 +20,19 @@ vi.mock("@google-cloud/storage", async (importOriginal) => {
       const makeFile = bucket.file.bind(bucket);
       Object.assign(bucket, {
         getFiles: fail,
-        file: (fileName: string) => Object.assign(makeFile(fileName), { getMetadata: fail, delete: fail, save: fail, copy: fail }),
+        file: (fileName: string) =>
+          Object.assign(makeFile(fileName), {
+            getMetadata: fail,
+            delete: fail,
+            save: fail,
+            copy: fail,
+            // An upload's request stream fails as the client's does.
+            createWriteStream: () => {
+              const stream = new PassThrough();
+              process.nextTick(() => stream.destroy(failure.error as Error));
+              return stream;
+            },
+          }),
       });
       return bucket;
     }

@@ -1,10 +1,10 @@
 import { isHoardError } from "@hoard/core";
 import { describe, expect, it } from "vitest";
-import { createStorageFromUrl } from "../src/index.ts";
+import { createStorageFromUrl, parseByteSize } from "../src/index.ts";
 
 describe("createStorageFromUrl settings", () => {
   it("accepts a chunk size in bytes or with a unit, and a storage class", () => {
-    for (const gcsChunkSize of ["16777216", "16MiB", "512KiB"]) {
+    for (const gcsChunkSize of ["16777216", "16MiB", "16M", "16mb", "512KiB", "512k", "1G"]) {
       const storage = createStorageFromUrl("gs://bucket/prefix", {
         gcsChunkSize,
         gcsStorageClass: "NEARLINE",
@@ -22,6 +22,46 @@ describe("createStorageFromUrl settings", () => {
       caught = error;
     }
     expect(isHoardError(caught, "INVALID_ARGUMENT")).toBe(true);
-    expect((caught as Error).message).toBe('gcs: invalid chunk size "lots": use bytes or KiB/MiB/GiB, e.g. 16MiB');
+    expect((caught as Error).message).toBe('gcs: invalid chunk size "lots": use bytes or a size such as 16MiB or 16M');
+  });
+});
+
+describe("parseByteSize", () => {
+  // The same forms as --s3-part-size.
+  it.each([
+    ["16777216", 16 * 1024 ** 2],
+    ["16MiB", 16 * 1024 ** 2],
+    ["16M", 16 * 1024 ** 2],
+    ["16mb", 16 * 1024 ** 2],
+    ["16 MiB", 16 * 1024 ** 2],
+    ["512KiB", 512 * 1024],
+    ["512K", 512 * 1024],
+    ["1G", 1024 ** 3],
+    ["262144B", 262144],
+  ])("reads %s", (text, bytes) => {
+    expect(parseByteSize(text)).toBe(bytes);
+  });
+
+  it.each(["", "MiB", "1.5M", "-1", "16 TB", "lots"])("refuses %s", (text) => {
+    expect(parseByteSize(text)).toBeUndefined();
+  });
+
+  it("reaches the storage: --gcs-chunk-size 16M is 16 MiB", () => {
+    expect(() => createStorageFromUrl("gs://b/p", { gcsChunkSize: "16M" })).not.toThrow();
+    // 1000 bytes is not a multiple of 256 KiB: the parsed size reaches the option check.
+    expect(() => createStorageFromUrl("gs://b/p", { gcsChunkSize: "1000B" })).toThrow(/256 KiB/);
+  });
+});
+
+describe("timeoutMs", () => {
+  it("comes from the common settings", () => {
+    expect(() => createStorageFromUrl("gs://b/p", { timeoutMs: 2500 })).not.toThrow();
+    expect(() => createStorageFromUrl("gs://b/p", { timeoutMs: "2500" } as never)).not.toThrow();
+  });
+
+  it.each([0, -1, 1.5, "soon"])("rejects %s", (timeoutMs) => {
+    expect(() => createStorageFromUrl("gs://b/p", { timeoutMs } as never)).toThrow(
+      /gcs: the timeout must be a positive whole number of milliseconds/,
+    );
   });
 });

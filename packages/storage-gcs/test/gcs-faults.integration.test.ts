@@ -1,0 +1,349 @@
+import { createHash, randomBytes } from "node:crypto";
+import { PassThrough, Readable } from "node:stream";
+import { isHoardError, type Storage } from "@hoard/core";
+import { randomStream, sha256Of } from "@hoard/core/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { createGcsStorage, createStorageFromUrl, type GcsStorageOptions } from "../src/index.ts";
+import { createBucket, emulator, objectNames } from "./emulator.ts";
+import { type RecordedRequest, startRecordingProxy } from "./recording-proxy.ts";
+import { startTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy.ts";
+
+const chunk = 256 * 1024;
+const mebibyte = 1024 * 1024;
+const stoppers: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  await Promise.all(stoppers.splice(0).map((stop) => stop()));
+});
+
+async function silentServer(): Promise<SilentServer> {
+  const server = await startSilentServer();
+  stoppers.push(() => server.close());
+  return server;
+}
+
+async function recordingProxy(answer?: (request: RecordedRequest) => number | undefined) {
+  const proxy = await startRecordingProxy(emulator().endpoint, answer);
+  stoppers.push(() => proxy.stop());
+  return proxy;
+}
+
+async function tcpProxy(options: TcpProxyOptions = {}): Promise<TcpProxy> {
+  const proxy = await startTcpProxy(emulator().endpoint, options);
+  stoppers.push(() => proxy.stop());
+  return proxy;
+}
+
+function storageIn(bucket: string, options: Partial<GcsStorageOptions> = {}): Storage {
+  return createGcsStorage({ bucket, prefix: "p", apiEndpoint: emulator().endpoint, chunkSize: chunk, ...options });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.fail("expected a rejection"),
+    (error: unknown) => error,
+  );
+}
+
+async function timedRejection(operation: () => Promise<unknown>): Promise<{ error: unknown; elapsed: number }> {
+  const started = Date.now();
+  const error = await rejection(operation());
+  return { error, elapsed: Date.now() - started };
+}
+
+async function textOf(stream: Readable): Promise<string> {
+  return Buffer.concat(await stream.toArray()).toString("utf8");
+}
+
+async function keysOf(storage: Storage, prefix?: string, signal?: AbortSignal): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of storage.list(prefix, { signal })) keys.push(object.key);
+  return keys;
+}
+
+describe("no overwrite", () => {
+  it("refuses to upload over an existing key, in one request or resumable, and keeps the original bytes", async () => {
+    const bucket = await createBucket();
+    const storage = storageIn(bucket);
+    await storage.upload("k.gz", Readable.from([Buffer.from("the original")]));
+    for (const body of [Buffer.from("a replacement"), randomBytes(chunk * 3 + 5)]) {
+      const error = await rejection(storage.upload("k.gz", Readable.from([body])));
+      expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
+      expect((error as Error).message).toBe(`gcs: gs://${bucket}/p/k.gz already exists; not overwriting it`);
+      expect(await textOf(await storage.download("k.gz"))).toBe("the original");
+    }
+    expect(await objectNames(bucket)).toEqual(["p/k.gz"]);
+  });
+
+  it("refuses a resumable upload when the key appears while it runs (the store decides when it finalises)", async () => {
+    const bucket = await createBucket();
+    const storage = storageIn(bucket);
+    const slow = new PassThrough();
+    const running = storage.upload("race.bin", slow);
+    slow.write(randomBytes(chunk * 2));
+    // Let the session start and take its first chunk before another writer takes the key.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await storage.upload("race.bin", Readable.from([Buffer.from("the winner")]));
+    slow.end(randomBytes(chunk * 2));
+    const error = await rejection(running);
+    expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
+    expect(await textOf(await storage.download("race.bin"))).toBe("the winner");
+  });
+
+  it("lets exactly one of two concurrent uploads of the same key succeed", async () => {
+    const bucket = await createBucket();
+    const storage = storageIn(bucket);
+    for (const [round, size] of [
+      [1, 10],
+      [2, 100_000],
+      [3, chunk * 3],
+    ] as const) {
+      const bodies = [randomBytes(size), randomBytes(size)];
+      const results = await Promise.allSettled(bodies.map((body) => storage.upload(`same-${round}.bin`, Readable.from([body]))));
+      expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
+      const refused = results.find((result) => result.status === "rejected");
+      expect(isHoardError(refused?.reason, "ALREADY_EXISTS"), String(refused?.reason)).toBe(true);
+      const winner = bodies[results.findIndex((result) => result.status === "fulfilled")] as Buffer;
+      const stored = Buffer.concat(await (await storage.download(`same-${round}.bin`)).toArray());
+      expect(stored.equals(winner)).toBe(true);
+    }
+    expect(await objectNames(bucket)).toEqual(["p/same-1.bin", "p/same-2.bin", "p/same-3.bin"]);
+  });
+
+  it("refuses to copy onto an existing key, and sends the copy conditionally", async () => {
+    const bucket = await createBucket();
+    const proxy = await recordingProxy();
+    const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint });
+    await storage.upload("source.txt", Readable.from([Buffer.from("source")]));
+    await storage.upload("target.txt", Readable.from([Buffer.from("target")]));
+    const error = await rejection(storage.copy("source.txt", "target.txt"));
+    expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
+    expect((error as Error).message).toBe(`gcs: gs://${bucket}/p/target.txt already exists; not overwriting it`);
+    expect(await textOf(await storage.download("target.txt"))).toBe("target");
+
+    await storage.copy("source.txt", "fresh.txt");
+    const rewrites = proxy.requests.filter((request) => request.url.includes("/rewriteTo/"));
+    expect(rewrites).toHaveLength(1);
+    expect(new URL(rewrites[0]?.url ?? "", "http://proxy").searchParams.get("ifGenerationMatch")).toBe("0");
+    expect(await textOf(await storage.download("fresh.txt"))).toBe("source");
+  });
+
+  it("reports the store's refusal of a copy (412) as ALREADY_EXISTS", async () => {
+    // fake-gcs-server ignores ifGenerationMatch on copies: the proxy answers as GCS does for a target that appeared
+    // after the look-up.
+    const bucket = await createBucket();
+    const proxy = await recordingProxy((request) => (request.url.includes("/rewriteTo/") ? 412 : undefined));
+    const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint });
+    await storage.upload("source.txt", Readable.from([Buffer.from("source")]));
+    const error = await rejection(storage.copy("source.txt", "late.txt"));
+    expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
+    expect((error as Error).message).toBe(`gcs: gs://${bucket}/p/late.txt already exists; not overwriting it`);
+  });
+});
+
+describe("a silent endpoint", () => {
+  it("fails every call with UNREACHABLE naming the endpoint and what was done, within the timeout and its retries", async () => {
+    const silent = await silentServer();
+    const timeoutMs = 1_000;
+    const storage = createGcsStorage({ bucket: "hung", prefix: "p", apiEndpoint: silent.url, chunkSize: chunk, timeoutMs });
+    const operations: Array<[string, () => Promise<unknown>]> = [
+      ["listing gs://hung/p/daily/", () => keysOf(storage, "daily/")],
+      ["reading gs://hung/p/a.gz", () => storage.stat("a.gz")],
+      ["reading gs://hung/p/a.gz", () => storage.exists("a.gz")],
+      ["deleting gs://hung/p/a.gz", () => storage.delete("a.gz")],
+      ["uploading gs://hung/p/a.gz", () => storage.upload("a.gz", Readable.from([Buffer.from("x")]))],
+      ["uploading gs://hung/p/big.bin", () => storage.upload("big.bin", randomStream(chunk * 3).stream)],
+      ["reading gs://hung/p/a.gz", () => storage.download("a.gz")],
+      ["reading gs://hung/p/b.gz", () => storage.copy("a.gz", "b.gz")],
+    ];
+    const outcomes = await Promise.all(operations.map(([, operation]) => timedRejection(operation)));
+    for (const [index, { error, elapsed }] of outcomes.entries()) {
+      const [what] = operations[index] as [string, unknown];
+      expect(isHoardError(error, "UNREACHABLE"), `${what}: ${String(error)}`).toBe(true);
+      expect((error as Error).message).toBe(`gcs: no answer from ${silent.url} within 1 s (${what})`);
+      // Three attempts of a second each and the back-off between them, or a second of silence and a bounded clean-up.
+      expect(elapsed, what).toBeLessThan(4 * timeoutMs + 3_000);
+    }
+  });
+
+  it("takes timeoutMs from the settings of createStorageFromUrl", async () => {
+    const silent = await silentServer();
+    const storage = createStorageFromUrl("gs://hung/p", { gcsEndpoint: silent.url, timeoutMs: 1_500 });
+    const { error, elapsed } = await timedRejection(() => storage.upload("a.gz", Readable.from([Buffer.from("x")])));
+    expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
+    expect((error as Error).message).toBe(`gcs: no answer from ${silent.url} within 1.5 s (uploading gs://hung/p/a.gz)`);
+    expect(elapsed).toBeLessThan(4 * 1_500 + 3_000);
+  });
+
+  it("keeps a slow transfer that never goes silent for as long as the timeout", async () => {
+    const bucket = await createBucket();
+    // At most one 64 KiB read every 8 ms each way: 32 MiB take several seconds, in one upload request (the chunk is
+    // larger than the body) and one download.
+    const proxy = await tcpProxy({ bytesPerTick: 64 * 1024, tickMs: 8 });
+    // Two seconds: what the operating system has buffered (a few MB) drains at the end in about one.
+    const timeoutMs = 2_000;
+    const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, chunkSize: 64 * mebibyte, timeoutMs, maxRetries: 0 });
+    const source = randomStream(32 * mebibyte);
+    let started = Date.now();
+    await storage.upload("slow.bin", source.stream);
+    expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
+    started = Date.now();
+    const back = await sha256Of(await storage.download("slow.bin"));
+    expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
+    expect(back).toEqual({ digest: await source.sha256, size: 32 * mebibyte });
+  });
+
+  it("does not count the time an upload waits for its source", async () => {
+    const bucket = await createBucket();
+    const storage = storageIn(bucket, { timeoutMs: 1_000 });
+    const slow = new PassThrough();
+    const running = storage.upload("patient.bin", slow);
+    slow.write(randomBytes(chunk * 2));
+    // A dump that thinks for three times the timeout between two writes.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    slow.end(randomBytes(chunk * 2));
+    expect((await running).size).toBe(chunk * 4);
+  });
+});
+
+describe("a download", () => {
+  it("is not cut while its reader is slower than the timeout", async () => {
+    const bucket = await createBucket();
+    const storage = storageIn(bucket, { timeoutMs: 1_000 });
+    const source = randomStream(16 * mebibyte);
+    await storage.upload("big.bin", source.stream);
+    const chunks: Buffer[] = [];
+    for await (const part of await storage.download("big.bin")) {
+      if (chunks.length === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));
+      chunks.push(part as Buffer);
+    }
+    expect(createHash("sha256").update(Buffer.concat(chunks)).digest("hex")).toBe(await source.sha256);
+  });
+
+  it("fails its stream with UNREACHABLE when the endpoint goes silent midway", async () => {
+    const bucket = await createBucket();
+    await storageIn(bucket).upload("big.bin", randomStream(32 * mebibyte).stream);
+    const proxy = await tcpProxy({
+      onBytes: (_up, down) => {
+        if (down > 2 * mebibyte) proxy.freeze();
+      },
+    });
+    const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, timeoutMs: 1_000 });
+    const stream = await storage.download("big.bin");
+    const { error, elapsed } = await timedRejection(() => sha256Of(stream));
+    expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
+    expect((error as Error).message).toBe(`gcs: no answer from ${proxy.endpoint} within 1 s (downloading gs://${bucket}/p/big.bin)`);
+    expect(elapsed).toBeLessThan(1_000 + 2_000);
+  });
+});
+
+describe("abort signals", () => {
+  it("stop every call against a silent endpoint promptly with ABORTED", async () => {
+    const silent = await silentServer();
+    const storage = createGcsStorage({ bucket: "hung", apiEndpoint: silent.url, chunkSize: chunk, timeoutMs: 60_000 });
+    const operations: Array<[string, (signal: AbortSignal) => Promise<unknown>]> = [
+      ["stat", (signal) => storage.stat("a", { signal })],
+      ["exists", (signal) => storage.exists("a", { signal })],
+      ["delete", (signal) => storage.delete("a", { signal })],
+      ["copy", (signal) => storage.copy("a", "b", { signal })],
+      ["list", (signal) => keysOf(storage, "", signal)],
+      ["upload", (signal) => storage.upload("a", Readable.from([Buffer.from("x")]), { signal })],
+      ["resumable upload", (signal) => storage.upload("a", randomStream(chunk * 3).stream, { signal })],
+      ["download", (signal) => storage.download("a", { signal })],
+    ];
+    const outcomes = await Promise.all(
+      operations.map(([, operation]) =>
+        timedRejection(() => {
+          const controller = new AbortController();
+          setTimeout(() => controller.abort(), 200);
+          return operation(controller.signal);
+        }),
+      ),
+    );
+    for (const [index, { error, elapsed }] of outcomes.entries()) {
+      const [what] = operations[index] as [string, unknown];
+      expect(isHoardError(error, "ABORTED"), `${what}: ${String(error)}`).toBe(true);
+      expect(elapsed, what).toBeLessThan(1_500);
+    }
+  });
+
+  it("fails a download stream with ABORTED when the signal fires midway", async () => {
+    const bucket = await createBucket();
+    const storage = storageIn(bucket);
+    await storage.upload("big.bin", randomStream(16 * mebibyte).stream);
+    const controller = new AbortController();
+    const stream = await storage.download("big.bin", { signal: controller.signal });
+    stream.once("data", () => controller.abort());
+    const error = await rejection(sha256Of(stream));
+    expect(isHoardError(error, "ABORTED"), String(error)).toBe(true);
+  });
+});
+
+describe("a connection lost midway", () => {
+  it("fails an upload with UNREACHABLE naming the endpoint, not as an abort", async () => {
+    const bucket = await createBucket();
+    const proxy = await tcpProxy({
+      onBytes: (up) => {
+        if (up > 4 * mebibyte) proxy.cut();
+      },
+    });
+    const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, chunkSize: 32 * mebibyte, maxRetries: 1 });
+    const error = await rejection(storage.upload("lost.bin", randomStream(16 * mebibyte).stream));
+    expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^gcs: connection to ${proxy.endpoint} lost while uploading gs://${bucket}/p/lost\\.bin \\((ECONNRESET|socket hang up)\\)$`,
+      ),
+    );
+    expect(await objectNames(bucket)).toEqual([]);
+  });
+
+  it("fails a download stream with a HoardError naming the endpoint", async () => {
+    const bucket = await createBucket();
+    await storageIn(bucket).upload("big.bin", randomStream(16 * mebibyte).stream);
+    const proxy = await tcpProxy({
+      onBytes: (_up, down) => {
+        if (down > 2 * mebibyte) proxy.cut();
+      },
+    });
+    const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, timeoutMs: 1_000 });
+    const error = await rejection(sha256Of(await storage.download("big.bin")));
+    expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
+    // The client reports the reset, or (in some timings) swallows it and its stream just stops: then the silence
+    // timer fails it.
+    const target = `gs://${bucket}/p/big\\.bin`;
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^gcs: (connection to ${proxy.endpoint} lost while downloading ${target} \\(|no answer from ${proxy.endpoint} within 1 s \\(downloading ${target}\\)$)`,
+      ),
+    );
+  });
+});
+
+describe("keys", () => {
+  it("rejects keys that escape or alias, on every call, before any request", async () => {
+    const proxy = await recordingProxy();
+    const storage = storageIn(await createBucket(), { apiEndpoint: proxy.endpoint });
+    for (const key of ["a/../../b", "../b", "a/./b", "a//b", "/a", "a/", "a\\b", "a\nb", ""]) {
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ["stat", () => storage.stat(key)],
+        ["exists", () => storage.exists(key)],
+        ["upload", () => storage.upload(key, Readable.from([Buffer.from("x")]))],
+        ["download", () => storage.download(key)],
+        ["delete", () => storage.delete(key)],
+        ["copy from", () => storage.copy(key, "ok")],
+        ["copy to", () => storage.copy("ok", key)],
+      ];
+      for (const [what, call] of calls) {
+        const error = await rejection(call());
+        expect(isHoardError(error, "INVALID_ARGUMENT"), `${what} ${JSON.stringify(key)}: ${String(error)}`).toBe(true);
+        expect((error as Error).message).toMatch(/^gcs: invalid key/);
+      }
+    }
+    for (const prefix of ["../", "a/../../b/", "a//"]) {
+      expect(isHoardError(await rejection(keysOf(storage, prefix)), "INVALID_ARGUMENT"), prefix).toBe(true);
+    }
+    expect(proxy.requests).toEqual([]);
+  });
+});
