@@ -4,11 +4,15 @@ import { pathToFileURL } from "node:url";
 import type { Driver } from "./driver.js";
 import { HoardError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import type { PluginSettings } from "./plugin/settings.js";
 import { createLocalStorage } from "./storage/local.js";
 import type { CommonStorageSettings, Storage } from "./storage.js";
 import { redactUrl, schemeOf } from "./url.js";
 
-/** Options a driver gets besides its URL. */
+/**
+ * Options a driver gets besides its URL: the ones below, common to every driver, plus the settings
+ * the driver declares in its `./settings` (e.g. `mongodbEngine`), as text or typed values.
+ */
 export interface DriverSettings {
   /** Extra arguments for the dump tool, passed through as they are. */
   dumpOptions?: string[];
@@ -21,6 +25,8 @@ export interface DriverSettings {
    * @default 15_000
    */
   connectTimeoutMs?: number;
+  /** The driver's own declared settings, read with `readSettings` from `@hoard/core/plugin`. */
+  [setting: string]: unknown;
 }
 
 /** Options a storage gets besides its URL, e.g. `{ s3Endpoint: "http://..." }`; each plugin documents its own. */
@@ -36,20 +42,42 @@ export interface StoragePlugin {
   createStorageFromUrl(url: string, settings: StorageSettings): Storage | Promise<Storage>;
 }
 
-/** Which package implements each scheme. */
-export const driverPackages: Readonly<Record<string, string>> = {
-  postgresql: "@hoard/driver-postgresql",
-  postgres: "@hoard/driver-postgresql",
-  mariadb: "@hoard/driver-mariadb",
-  mysql: "@hoard/driver-mariadb",
-  mongodb: "@hoard/driver-mongodb",
-  "mongodb+srv": "@hoard/driver-mongodb",
-};
+export type PluginKind = "driver" | "storage";
 
-export const storagePackages: Readonly<Record<string, string>> = {
-  s3: "@hoard/storage-s3",
-  gs: "@hoard/storage-gcs",
-};
+/** One package of the table below: what it is and which URL schemes it opens. */
+export interface PluginPackage {
+  kind: PluginKind;
+  /** The npm package; it exports `createDriverFromUrl` or `createStorageFromUrl`, and `settings` from `<package>/settings`. */
+  name: string;
+  schemes: readonly string[];
+}
+
+/**
+ * Which package implements each scheme: THE table of plugins. Adding a store or a driver is one
+ * line here (the CLI's flags, environment variables and help come from the package's `./settings`).
+ */
+export const pluginPackages: readonly PluginPackage[] = [
+  { kind: "storage", name: "@hoard/storage-s3", schemes: ["s3"] },
+  { kind: "storage", name: "@hoard/storage-gcs", schemes: ["gs"] },
+  { kind: "driver", name: "@hoard/driver-postgresql", schemes: ["postgresql", "postgres"] },
+  { kind: "driver", name: "@hoard/driver-mariadb", schemes: ["mariadb", "mysql"] },
+  { kind: "driver", name: "@hoard/driver-mongodb", schemes: ["mongodb", "mongodb+srv"] },
+];
+
+function packagesByScheme(kind: PluginKind): Readonly<Record<string, string>> {
+  const table: Record<string, string> = {};
+  for (const plugin of pluginPackages) {
+    if (plugin.kind !== kind) continue;
+    for (const scheme of plugin.schemes) table[scheme] = plugin.name;
+  }
+  return Object.freeze(table);
+}
+
+/** Scheme -> driver package, from {@link pluginPackages}. */
+export const driverPackages: Readonly<Record<string, string>> = packagesByScheme("driver");
+
+/** Scheme -> storage package, from {@link pluginPackages}. */
+export const storagePackages: Readonly<Record<string, string>> = packagesByScheme("storage");
 
 /** Loads a package by name; the CLI passes its own so packages resolve from where it is installed. */
 export type ModuleImporter = (specifier: string) => Promise<unknown>;
@@ -83,10 +111,26 @@ export const defaultImporter: ModuleImporter = async (specifier) => {
   }
 };
 
+/** `@scope/name/sub/path` -> `@scope/name`; `name/sub` -> `name`. */
+function packageNameOf(specifier: string): string {
+  const parts = specifier.split("/");
+  return parts.slice(0, specifier.startsWith("@") ? 2 : 1).join("/");
+}
+
+/**
+ * Whether the import failed because the package (or this very specifier) is not installed, as
+ * opposed to a file missing inside an installed package or an error while loading it.
+ */
 function isMissingModule(error: unknown, specifier: string): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = error instanceof Error ? error.message : "";
-  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && message.includes(specifier);
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return false;
+  return message.includes(`'${specifier}'`) || message.includes(`'${packageNameOf(specifier)}'`) || message.includes(`"${specifier}"`);
+}
+
+/** An installed package without the requested subpath in its `exports`. */
+function isMissingSubpath(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "ERR_PACKAGE_PATH_NOT_EXPORTED";
 }
 
 async function loadPlugin<T>(
@@ -152,4 +196,60 @@ export async function openStorage(
   }
   const plugin = await loadPlugin<StoragePlugin>("storage", scheme, specifier, importer, "createStorageFromUrl");
   return plugin.createStorageFromUrl(url, settings);
+}
+
+/** Why {@link loadPluginSettings} left a package out. */
+export type SkippedReason = "not-installed" | "no-settings";
+
+export interface LoadPluginSettingsOptions {
+  /** Only drivers or only storages. @default both */
+  kind?: PluginKind;
+  /** Told about each package left out, e.g. for a debug line. */
+  onSkipped?: (plugin: PluginPackage, reason: SkippedReason) => void;
+}
+
+/**
+ * The settings declarations of every package in {@link pluginPackages} that can be imported, in
+ * the table's order, each imported from `<package>/settings` (which loads no SDK and no tool code).
+ * A package that is not installed is skipped; so is an installed one whose `exports` has no
+ * `./settings` (it declares nothing). Any other failure (a declaration that throws, a module
+ * without `settings`) is a bug in the plugin and is thrown.
+ */
+export async function loadPluginSettings(
+  importer: ModuleImporter = defaultImporter,
+  options: LoadPluginSettingsOptions = {},
+): Promise<PluginSettings[]> {
+  const plugins = pluginPackages.filter((plugin) => options.kind === undefined || plugin.kind === options.kind);
+  const loaded = await Promise.all(
+    plugins.map(async (plugin): Promise<PluginSettings | undefined> => {
+      const specifier = `${plugin.name}/settings`;
+      let module: unknown;
+      try {
+        module = await importer(specifier);
+      } catch (error) {
+        const reason = isMissingModule(error, specifier) ? "not-installed" : isMissingSubpath(error) ? "no-settings" : undefined;
+        if (reason === undefined) {
+          throw new HoardError("INTERNAL", `${specifier} failed to load: ${error instanceof Error ? error.message : String(error)}`, {
+            cause: error,
+          });
+        }
+        options.onSkipped?.(plugin, reason);
+        return undefined;
+      }
+      const settings = (module as { settings?: unknown } | undefined)?.settings;
+      if (!isPluginSettings(settings)) {
+        throw new HoardError(
+          "INTERNAL",
+          `${specifier} does not export \`settings\` made with defineSettings(): is it a hoard ${plugin.kind} package?`,
+        );
+      }
+      return settings;
+    }),
+  );
+  return loaded.filter((settings): settings is PluginSettings => settings !== undefined);
+}
+
+function isPluginSettings(value: unknown): value is PluginSettings {
+  const candidate = value as Partial<PluginSettings> | undefined;
+  return typeof candidate?.plugin === "string" && typeof candidate.title === "string" && Array.isArray(candidate.settings);
 }

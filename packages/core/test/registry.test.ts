@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
-import { openDriver, openStorage, registerDriver } from "../src/registry.ts";
+import { defineSettings } from "../src/plugin/settings.ts";
+import {
+  driverPackages,
+  loadPluginSettings,
+  openDriver,
+  openStorage,
+  pluginPackages,
+  registerDriver,
+  storagePackages,
+} from "../src/registry.ts";
 
 /** An importer that behaves as Node does when a package is not installed. */
 const nothingInstalled = async (specifier: string) => {
@@ -50,5 +59,120 @@ describe("the scheme registry", () => {
     expect((await openStorage("/tmp/hoard-registry-test", {}, nothingInstalled)).scheme).toBe("file");
     registerDriver("custom", { createDriverFromUrl: (url) => ({ name: "custom", url, extension: "bin" }) as never });
     expect((await openDriver("custom://x", {}, nothingInstalled)).name).toBe("custom");
+  });
+});
+
+describe("the plugin table and its settings", () => {
+  const declared = (plugin: string) => ({
+    settings: defineSettings(plugin, plugin.toUpperCase(), [{ name: `${plugin}Thing`, kind: "string", help: "a thing" }]),
+  });
+  /** An importer that behaves as Node does for an installed package without a `./settings` export. */
+  const noSubpath = (specifier: string) => {
+    const error = new Error(
+      `Package subpath './settings' is not defined by "exports" in /x/${specifier}/package.json`,
+    ) as NodeJS.ErrnoException;
+    error.code = "ERR_PACKAGE_PATH_NOT_EXPORTED";
+    return error;
+  };
+
+  it("maps every scheme to one package, from one table", () => {
+    expect(driverPackages).toEqual({
+      postgresql: "@hoard/driver-postgresql",
+      postgres: "@hoard/driver-postgresql",
+      mariadb: "@hoard/driver-mariadb",
+      mysql: "@hoard/driver-mariadb",
+      mongodb: "@hoard/driver-mongodb",
+      "mongodb+srv": "@hoard/driver-mongodb",
+    });
+    expect(storagePackages).toEqual({ s3: "@hoard/storage-s3", gs: "@hoard/storage-gcs" });
+    expect(pluginPackages.map((plugin) => plugin.name)).toEqual([
+      "@hoard/storage-s3",
+      "@hoard/storage-gcs",
+      "@hoard/driver-postgresql",
+      "@hoard/driver-mariadb",
+      "@hoard/driver-mongodb",
+    ]);
+  });
+
+  it("imports <package>/settings of each package in the table's order, whatever order the imports finish in", async () => {
+    const requested: string[] = [];
+    const settings = await loadPluginSettings(async (specifier) => {
+      requested.push(specifier);
+      // The first packages answer last.
+      await new Promise((resolve) => setTimeout(resolve, 5 * (5 - requested.length)));
+      return declared(specifier.split("/")[1]?.replace(/^(storage|driver)-/, "") ?? "");
+    });
+    expect(requested.sort()).toEqual(pluginPackages.map((plugin) => `${plugin.name}/settings`).sort());
+    expect(settings.map((plugin) => plugin.plugin)).toEqual(["s3", "gcs", "postgresql", "mariadb", "mongodb"]);
+  });
+
+  it("skips packages that are not installed and says which", async () => {
+    const skipped: string[] = [];
+    const settings = await loadPluginSettings(
+      async (specifier) => {
+        if (specifier === "@hoard/storage-s3/settings") return declared("s3");
+        // Node names the package, not the subpath, when the package is missing.
+        const error = new Error(`Cannot find package '${specifier.replace(/\/settings$/, "")}' imported from /cli/dist/main.js`);
+        (error as NodeJS.ErrnoException).code = "ERR_MODULE_NOT_FOUND";
+        throw error;
+      },
+      { onSkipped: (plugin, reason) => skipped.push(`${plugin.name}: ${reason}`) },
+    );
+    expect(settings.map((plugin) => plugin.plugin)).toEqual(["s3"]);
+    expect(skipped).toEqual([
+      "@hoard/storage-gcs: not-installed",
+      "@hoard/driver-postgresql: not-installed",
+      "@hoard/driver-mariadb: not-installed",
+      "@hoard/driver-mongodb: not-installed",
+    ]);
+  });
+
+  it("skips installed packages without a ./settings export (they declare nothing)", async () => {
+    const skipped: string[] = [];
+    const settings = await loadPluginSettings(
+      async (specifier) => {
+        if (specifier.startsWith("@hoard/driver-")) throw noSubpath(specifier);
+        return declared(specifier.includes("s3") ? "s3" : "gcs");
+      },
+      { kind: "storage", onSkipped: (plugin, reason) => skipped.push(`${plugin.name}: ${reason}`) },
+    );
+    expect(settings.map((plugin) => plugin.plugin)).toEqual(["s3", "gcs"]);
+    expect(skipped).toEqual([]);
+    const drivers = await loadPluginSettings(
+      async (specifier) => {
+        throw noSubpath(specifier);
+      },
+      { kind: "driver", onSkipped: (plugin, reason) => skipped.push(`${plugin.name}: ${reason}`) },
+    );
+    expect(drivers).toEqual([]);
+    expect(skipped).toEqual([
+      "@hoard/driver-postgresql: no-settings",
+      "@hoard/driver-mariadb: no-settings",
+      "@hoard/driver-mongodb: no-settings",
+    ]);
+  });
+
+  it("reports any other import failure as a bug, naming the package", async () => {
+    // A file missing inside an installed package (say, not built) is not "not installed".
+    const missingFile = await loadPluginSettings(async (specifier) => {
+      const error = new Error(
+        `Cannot find module '/app/node_modules/${specifier.replace(/\/settings$/, "")}/dist/settings.js' imported from /cli/dist/main.js`,
+      );
+      (error as NodeJS.ErrnoException).code = "ERR_MODULE_NOT_FOUND";
+      throw error;
+    }).catch((caught: unknown) => caught);
+    expect(isHoardError(missingFile, "INTERNAL")).toBe(true);
+    expect((missingFile as Error).message).toContain("@hoard/storage-s3/settings failed to load");
+
+    const throwing = await loadPluginSettings(async (specifier) => {
+      if (specifier.includes("mariadb")) throw new Error('demo: setting "x" is declared twice');
+      return declared("x");
+    }).catch((caught: unknown) => caught);
+    expect(isHoardError(throwing, "INTERNAL")).toBe(true);
+    expect((throwing as Error).message).toBe('@hoard/driver-mariadb/settings failed to load: demo: setting "x" is declared twice');
+
+    const noExport = await loadPluginSettings(async () => ({ other: 1 }), { kind: "storage" }).catch((caught: unknown) => caught);
+    expect(isHoardError(noExport, "INTERNAL")).toBe(true);
+    expect((noExport as Error).message).toContain("@hoard/storage-s3/settings does not export `settings`");
   });
 });
