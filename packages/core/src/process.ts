@@ -47,6 +47,12 @@ export interface ToolOptions {
   logger?: Logger;
   /** Turns the tool's stderr tail into a better message, e.g. recognising "authentication failed". */
   explainFailure?: (stderr: string) => string | undefined;
+  /**
+   * Called with every line the tool writes to stderr (without the line break, empty lines left
+   * out), as it comes: e.g. to notice that a tool got past connecting. The lines are logged at
+   * debug level too.
+   */
+  onStderrLine?: (line: string) => void;
   cwd?: string;
 }
 
@@ -68,10 +74,23 @@ export function startTool(executable: string, options: ToolOptions, stdin: "pipe
     shell: false,
   });
   let tail = "";
+  // The part of the last line that has no line break yet: a line may come in several chunks.
+  let partial = "";
+  const online = (line: string) => {
+    if (!line.trim()) return;
+    log(options.logger, "debug", `${options.label}: ${line}`);
+    options.onStderrLine?.(line);
+  };
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => {
     tail = (tail + chunk).slice(-stderrTailBytes);
-    for (const line of chunk.split("\n")) if (line.trim()) log(options.logger, "debug", `${options.label}: ${line}`);
+    const lines = (partial + chunk).split("\n");
+    partial = (lines.pop() ?? "").slice(-stderrTailBytes);
+    for (const line of lines) online(line.replace(/\r$/, ""));
+  });
+  child.stderr?.on("end", () => {
+    online(partial);
+    partial = "";
   });
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");

@@ -1,0 +1,35 @@
+import type { Logger } from "@hoard/core";
+import { type DriverSettingsBag, readDriverSettings } from "@hoard/core/plugin";
+import { settings } from "./settings.js";
+
+/** Options of the PostgreSQL driver. */
+export interface PostgresDriverOptions {
+  /**
+   * `postgresql://user:password@host:port/database?sslmode=...`. The password (in the user
+   * information or as `?password=`) is handed to the tools as PGPASSWORD in their environment,
+   * and `?sslpassword=` through a private temporary service file, never on their command line.
+   * Without a password, the tools' usual sources apply (PGPASSWORD, ~/.pgpass, peer or trust
+   * authentication).
+   */
+  url: string;
+  /** Extra pg_dump arguments, e.g. `["--exclude-table=audit_log"]`. */
+  dumpOptions?: string[];
+  /** Extra pg_restore or psql arguments, e.g. `["--no-owner", "--no-acl"]` for pg_restore. */
+  restoreOptions?: string[];
+  /** Directory holding pg_dump, pg_restore and psql, when they are not on PATH. */
+  binDirectory?: string;
+  /**
+   * How long the tools wait for the server to accept a connection and answer, in milliseconds
+   * (PGCONNECT_TIMEOUT, whole seconds, at least 2). A host that never answers fails with
+   * UNREACHABLE. A `connect_timeout` in the URL takes precedence.
+   * @default 15_000
+   */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** The driver's options for a URL and a settings bag (the registry's and the CLI's way in). */
+export function optionsFromSettings(url: string, bag: DriverSettingsBag = {}): PostgresDriverOptions {
+  const { common } = readDriverSettings(settings, bag);
+  return { url, ...common };
+}
