@@ -8,6 +8,11 @@ export class UsageError extends Error {
 /** Options whose value is a number, size or duration: a value such as `-5d` after them is theirs. */
 const valueOptions = new Set<string>();
 
+/** Marks an option whose value may start with `-` and a digit (see {@link joinDashedValues}). */
+export function takesValue(flag: string): void {
+  valueOptions.add(flag);
+}
+
 /** yargs gives an array when a flag is repeated; the last one wins, as for other flags. */
 function lastOf(value: unknown): string {
   return String(Array.isArray(value) ? value[value.length - 1] : value).trim();
@@ -37,22 +42,6 @@ export function durationOption(flag: string) {
     } catch (error) {
       throw new UsageError(`--${flag}: ${describeError(error)}`);
     }
-  };
-}
-
-const sizeUnits: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** A coerce function for a size such as `16MiB`, `64M`, `512KiB` or a number of bytes (units are powers of 1024). */
-export function byteSizeOption(flag: string) {
-  valueOptions.add(flag);
-  return (value: unknown): number => {
-    const text = lastOf(value);
-    const match = /^(\d+)\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(text);
-    const bytes = match ? Number(match[1]) * (sizeUnits[(match[2] ?? "").toLowerCase()] as number) : 0;
-    if (!(bytes > 0) || !Number.isSafeInteger(bytes)) {
-      throw new UsageError(`invalid --${flag} "${text}": use a size such as 16MiB or a number of bytes`);
-    }
-    return bytes;
   };
 }
 

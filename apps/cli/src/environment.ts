@@ -1,18 +1,17 @@
 import type { Argv } from "yargs";
 
 /**
- * Every environment variable hoard reads is read here. Two kinds:
+ * Every environment variable hoard reads is read here. Three kinds:
  * - `HOARD_<OPTION>` for each option of the running command (`--s3-endpoint` from
- *   `HOARD_S3_ENDPOINT`); a flag on the command line wins over the environment.
+ *   `HOARD_S3_ENDPOINT`, `--prefix` from `HOARD_PREFIX`); a flag on the command line wins over the
+ *   environment. Plugins' options come from their settings declarations (see plugins.ts).
+ * - Secrets the plugins declare (`HOARD_GCS_PRIVATE_KEY`): only from the environment, never flags.
  * - The ones below, which are not options because their values are secrets or have no flag.
  * Any other `HOARD_*` variable is ignored (a debug line names it), so a stray one in a container
  * never breaks a command.
  */
 export const environmentOnlyVariables = {
   HOARD_DATABASE_URL: "the database URL for backup and restore, instead of the argument (keeps a password out of `ps`)",
-  HOARD_GCS_CLIENT_EMAIL: "Google Cloud service-account email, with HOARD_GCS_PRIVATE_KEY",
-  HOARD_GCS_PRIVATE_KEY: "Google Cloud service-account private key (PEM), with HOARD_GCS_CLIENT_EMAIL",
-  HOARD_MONGODB_ENGINE: "MongoDB driver setting `engine`",
 } as const;
 
 export type EnvironmentOnlyVariable = keyof typeof environmentOnlyVariables;
@@ -32,7 +31,7 @@ const notFromEnvironment = new Set(["help", "version", "database-url", "storage-
 let ignored: string[] = [];
 
 /** Secrets among them are read once and removed, so that dump and restore tools do not inherit them. */
-const secretVariables: readonly EnvironmentOnlyVariable[] = ["HOARD_DATABASE_URL", "HOARD_GCS_PRIVATE_KEY"];
+const secretVariables: readonly EnvironmentOnlyVariable[] = ["HOARD_DATABASE_URL"];
 
 const environmentOnly = new Map<EnvironmentOnlyVariable, string>();
 for (const name of Object.keys(environmentOnlyVariables) as EnvironmentOnlyVariable[]) {
@@ -44,6 +43,37 @@ for (const name of Object.keys(environmentOnlyVariables) as EnvironmentOnlyVaria
 /** A variable of the list above; an empty value counts as unset. */
 export function environmentVariable(name: EnvironmentOnlyVariable): string | undefined {
   return environmentOnly.get(name);
+}
+
+/** Plugins' secrets, read once by {@link takeSecretVariables}. */
+const secrets = new Map<string, string>();
+
+/**
+ * Reads the plugins' secret variables and removes them from the environment, so that dump and
+ * restore tools do not inherit them. An empty value counts as unset.
+ */
+export function takeSecretVariables(names: readonly string[]): void {
+  for (const name of names) {
+    const value = process.env[name];
+    if (value !== undefined && value !== "") secrets.set(name, value);
+    delete process.env[name];
+  }
+}
+
+/** A secret variable read by {@link takeSecretVariables}. */
+export function secretVariable(name: string): string | undefined {
+  return secrets.get(name);
+}
+
+/** Options made from plugins' settings declarations: their variable, and whether they are a secret. */
+const declaredOptions = new Map<string, { secret: boolean; variable: string }>();
+
+/**
+ * Called for each option made from a plugin's declaration: a secret's variable is read as a
+ * secret, never as the (refused) flag's value; a declared boolean's text is checked by its parser.
+ */
+export function declareSettingOption(option: string, declaration: { secret: boolean; variable: string }): void {
+  declaredOptions.set(option, declaration);
 }
 
 /** Whether HOARD_DEBUG asks for debug output, before the command line is parsed. */
@@ -71,14 +101,16 @@ export function withEnvironment<T>(yargs: Argv<T>): Argv<T> {
   const booleans = new Set(options.boolean);
   const arrays = new Set(options.array);
   const values: Record<string, unknown> = {};
-  const used = new Set<string>(Object.keys(environmentOnlyVariables));
+  const used = new Set<string>([...Object.keys(environmentOnlyVariables), ...secrets.keys()]);
   for (const option of Object.keys(options.key)) {
     if (notFromEnvironment.has(option) || /[A-Z]/.test(option)) continue;
-    const variable = variableOf(option);
+    const declared = declaredOptions.get(option);
+    const variable = declared?.variable ?? variableOf(option);
     used.add(variable);
+    if (declared?.secret) continue;
     const value = process.env[variable];
     if (value === undefined || value === "") continue;
-    if (booleans.has(option)) values[option] = /^(1|true|yes)$/i.test(value.trim());
+    if (booleans.has(option) && declared === undefined) values[option] = /^(1|true|yes)$/i.test(value.trim());
     else values[option] = arrays.has(option) ? [value] : value;
   }
   ignored = Object.keys(process.env)

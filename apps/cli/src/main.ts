@@ -10,6 +10,7 @@ import { withGlobalOptions } from "./context.js";
 import { debugFromEnvironment } from "./environment.js";
 import { InterruptedError } from "./interrupt.js";
 import { OutputError } from "./output.js";
+import { loadPlugins, secretVariables } from "./plugins.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -22,6 +23,11 @@ const usageCodes = new Set(["INVALID_ARGUMENT", "UNKNOWN_SCHEME"]);
  */
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug") || debugFromEnvironment();
+  try {
+    await loadPlugins();
+  } catch (error) {
+    return report(error, debug);
+  }
   const parser = withGlobalOptions(
     yargs(joinDashedValues(argv))
       .scriptName("hoard")
@@ -47,9 +53,11 @@ export async function main(argv: string[]): Promise<number> {
     .epilogue(
       "Every option can also be set in the environment as HOARD_<OPTION>: --prefix as HOARD_PREFIX, --s3-endpoint as HOARD_S3_ENDPOINT; " +
         "the command line wins. Other HOARD_* variables are ignored.\n" +
-        "Secrets come from the environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the AWS default chain), " +
-        "GOOGLE_APPLICATION_CREDENTIALS or HOARD_GCS_CLIENT_EMAIL/HOARD_GCS_PRIVATE_KEY, and the database URL from HOARD_DATABASE_URL " +
-        "or --database-url-file instead of the command line.\n" +
+        `Secrets come from the environment, never from flags: ${[
+          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the AWS default chain)",
+          "GOOGLE_APPLICATION_CREDENTIALS",
+          ...secretVariables(),
+        ].join(", ")}, and the database URL from HOARD_DATABASE_URL or --database-url-file instead of the command line.\n` +
         "SIGINT/SIGTERM stop a command and clean up; a second one makes hoard exit after at most 10 s more.\n" +
         "Exit status: 0 success, 1 the operation failed, 2 the command line was wrong, 130/143 interrupted by SIGINT/SIGTERM.",
     )

@@ -8,6 +8,7 @@ import {
   openCliDriver,
   openCliStorage,
   type StorageArguments,
+  withDriverOptions,
   withStorageOptions,
 } from "../context.js";
 import { withEnvironment } from "../environment.js";
@@ -50,7 +51,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
   describe: "Back up a database to storage",
   builder: (yargs) =>
     withEnvironment(
-      withDatabaseUrlFile(withStorageOptions(yargs as Argv<GlobalArguments>))
+      withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>)))
         .usage(
           "$0 backup <database-url> <storage-url>\n$0 backup <storage-url>    with HOARD_DATABASE_URL or --database-url-file\n\nBack up a database to storage",
         )

@@ -7,6 +7,7 @@ import {
   openCliDriver,
   openCliStorage,
   type StorageArguments,
+  withDriverOptions,
   withStorageOptions,
 } from "../context.js";
 import { withEnvironment } from "../environment.js";
@@ -29,7 +30,7 @@ export const restoreCommand: CommandModule<GlobalArguments, RestoreArguments> = 
   describe: "Restore a backup into a database",
   builder: (yargs) =>
     withEnvironment(
-      withDatabaseUrlFile(withStorageOptions(yargs as Argv<GlobalArguments>))
+      withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>)))
         .positional("backup-url", { type: "string", demandOption: true, describe: "the backup object, or with --latest the storage URL" })
         .positional("database-url", {
           type: "string",
