@@ -1,0 +1,3 @@
+export { createDriverFromUrl, createSqliteDriver } from "./driver.js";
+export { parseSqliteUrl, type SqliteDriverOptions } from "./options.js";
+export { settings } from "./settings.js";
