@@ -106,6 +106,9 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
     const action = `downloading ${target}`;
     const output = new PassThrough();
     let timer: NodeJS.Timeout | undefined;
+    // After the reader held the download back, the peer may take a moment to resume sending (TCP reopens a closed
+    // window lazily): the first silence after that is forgiven.
+    let heldBack = false;
     const stop = (error: HoardError) => {
       clearTimeout(timer);
       output.destroy(error);
@@ -114,8 +117,12 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
     const arm = (milliseconds: number) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
-        if (output.writableNeedDrain) arm(timeoutMs);
-        else stop(silenceError(action, context));
+        if (output.writableNeedDrain || heldBack) {
+          heldBack = output.writableNeedDrain;
+          arm(timeoutMs);
+        } else {
+          stop(silenceError(action, context));
+        }
       }, milliseconds);
     };
     const onAbort = () => stop(abortedError(action, signal?.reason));

@@ -109,9 +109,9 @@ export interface S3StorageOptions {
   /**
    * How long a request may go without sending or receiving a byte before the attempt is given up,
    * in milliseconds: the silence is timed, not the transfer, so a slow upload or download that
-   * keeps moving is not cut. Retries included, an endpoint that accepts connections and never
-   * answers fails the call with UNREACHABLE within about three times this (plus 3 s per attempt
-   * for timeouts of 6 s or more), and within a minute whatever `maxAttempts` says. An upload also
+   * keeps moving is not cut, nor is a download waiting for a slow reader. Retries included, an
+   * endpoint that accepts connections and never answers fails the call with UNREACHABLE within
+   * about three times this, and within a minute whatever `maxAttempts` says. An upload also
    * counts as silence the time the operating system takes to send the bytes it has buffered: on
    * links slower than about 300 KB/s, raise it. The CLI's `--timeout`, the setting `timeoutMs`.
    * @default 15_000 (`defaultNetworkTimeoutMs` of `@hoard/core`)
@@ -194,7 +194,7 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
     ),
     copyPartSize: checkInteger("copyPartSize", options.copyPartSize ?? 512 * mebibyte, minimumPartSize, maximumCopyObjectSize),
     timeoutMs,
-    silentAttempts: silentAttemptsFor(timeoutMs, Math.max(connectionTimeoutMs, timeoutMs), maxAttempts),
+    silentAttempts: silentAttemptsFor(Math.max(connectionTimeoutMs, timeoutMs), maxAttempts),
     clientConfig: {
       region: options.region ?? memoized(regionOrDefault),
       endpoint: options.endpoint,
@@ -215,8 +215,6 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
 
 /** How long all silent attempts of one call may take together. */
 const silenceBudgetMs = 55_000;
-/** The HTTP handler starts timing the silence this late when the timeout is 6 s or more. */
-const silenceTimerDelayMs = 3_000;
 
 /** Attempts that end in silence before a call gives up, whatever `maxAttempts` says. */
 const maximumSilentAttempts = 3;
@@ -225,9 +223,8 @@ const maximumSilentAttempts = 3;
  * How many attempts a call gets when each one ends in silence: at most three (and `maxAttempts`),
  * fewer when three would take more than a minute, and at least one.
  */
-export function silentAttemptsFor(timeoutMs: number, longestWaitMs: number, maxAttempts: number): number {
-  const perAttempt = longestWaitMs + (timeoutMs >= 6_000 ? silenceTimerDelayMs : 0);
-  return Math.max(1, Math.min(maxAttempts, maximumSilentAttempts, Math.floor(silenceBudgetMs / perAttempt)));
+export function silentAttemptsFor(longestWaitMs: number, maxAttempts: number): number {
+  return Math.max(1, Math.min(maxAttempts, maximumSilentAttempts, Math.floor(silenceBudgetMs / longestWaitMs)));
 }
 
 /**

@@ -26,12 +26,17 @@ function isFree(agent: HttpAgent, socket: Duplex): boolean {
 /**
  * Closes a socket in use when nothing has been sent or received on it for `timeoutMs`. A socket
  * paused because the caller reads a download slowly is not silent (the caller sets the pace), so
- * its timer is only restarted; idle sockets in the pool are left to the agent, which closes them.
+ * its timer is only restarted, and once more after the pause; idle sockets in the pool are left to
+ * the agent, which closes them.
  */
 function watch(agent: HttpAgent, socket: Socket, timeoutMs: number): void {
+  // After the reader has held the socket back, the peer may take a moment to resume sending (TCP reopens a closed
+  // window lazily): the first silence after a pause is forgiven.
+  let heldBack = false;
   socket.on("timeout", () => {
     if (socket.destroyed || isFree(agent, socket)) return;
-    if (socket.readableFlowing === false) {
+    if (socket.readableFlowing === false || heldBack) {
+      heldBack = socket.readableFlowing === false;
       socket.setTimeout(timeoutMs);
       return;
     }
