@@ -1,7 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { HoardError, parseUrl, redactUrl } from "@hoard/core";
+import { HoardError } from "@hoard/core";
+import { decodeUrlPart, parseUrl, redactUrl, writePrivateFile } from "@hoard/core/plugin";
 
 /** Where and as whom the tools connect, read from a `mariadb://` or `mysql://` URL. */
 export interface MariadbConnection {
@@ -41,15 +42,7 @@ export function parseMariadbUrl(url: string): MariadbConnection {
     throw new HoardError("INVALID_ARGUMENT", `mariadb: the URL path must be one database name: ${redactUrl(url)}`);
   }
   // Never the URL or the text in the message: it may be (part of) the password.
-  const decode = (text: string, what: string) => {
-    try {
-      return decodeURIComponent(text);
-    } catch (error) {
-      throw new HoardError("INVALID_ARGUMENT", `mariadb: the ${what} in the database URL is badly percent-encoded: write % as %25`, {
-        cause: error,
-      });
-    }
-  };
+  const decode = (text: string, what: string) => decodeUrlPart("mariadb", text, what);
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
   return {
     host: host || undefined,
@@ -95,22 +88,8 @@ export interface ClientCredentials {
  */
 export async function writeCredentials(password: string | undefined, parent: string): Promise<ClientCredentials> {
   if (!password) return { arguments: [], remove: async () => {} };
-  const directory = await mkdtemp(join(parent, "mariadb-"));
-  const file = join(directory, "client.cnf");
-  try {
-    await writeFile(file, `[client]\npassword=${quoteOptionValue(password)}\n`, { mode: 0o600, flag: "wx" });
-  } catch (error) {
-    await rm(directory, { recursive: true, force: true });
-    throw error;
-  }
-  let removed: Promise<void> | undefined;
-  return {
-    arguments: [`--defaults-extra-file=${file}`],
-    remove: () => {
-      removed ??= rm(directory, { recursive: true, force: true });
-      return removed;
-    },
-  };
+  const file = await writePrivateFile(parent, "mariadb-", "client.cnf", `[client]\npassword=${quoteOptionValue(password)}\n`);
+  return { arguments: [`--defaults-extra-file=${file.path}`], remove: file.remove };
 }
 
 /**

@@ -1,3 +1,5 @@
 export { connectionArguments, type MariadbConnection, parseMariadbUrl } from "./connection.js";
-export { explainMariadbFailure } from "./failures.js";
-export { createDriverFromUrl, createMariadbDriver, type MariadbDriverOptions } from "./mariadb-driver.js";
+export { createDriverFromUrl, createMariadbDriver } from "./driver.js";
+export { explainMariadbFailure } from "./errors.js";
+export type { MariadbDriverOptions } from "./options.js";
+export { settings } from "./settings.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { HoardError } from "@hoard/core";
 import { describe, expect, it } from "vitest";
 import { competingOptionFile, connectionArguments, quoteOptionValue } from "../src/connection.ts";
-import { classifyFailure } from "../src/failures.ts";
+import { classifyFailure } from "../src/errors.ts";
 import { createDriverFromUrl, createMariadbDriver, explainMariadbFailure, parseMariadbUrl } from "../src/index.ts";
 
 describe("URLs", () => {

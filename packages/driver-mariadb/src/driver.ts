@@ -2,94 +2,47 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { type Readable, Transform, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { StringDecoder } from "node:string_decoder";
+import { type Readable, Writable } from "node:stream";
+import { type Driver, type DumpContext, HoardError, type Logger, type RestoreContext, type RestoreInput } from "@hoard/core";
 import {
-  type Driver,
-  type DriverSettings,
-  type DumpContext,
-  defaultNetworkTimeoutMs,
+  checkDumpOutput,
+  connectTimeoutSecondsOf,
+  type DriverSettingsBag,
   describeError,
+  describeFound,
   findExecutable,
-  HoardError,
-  type Logger,
   log,
-  type RestoreContext,
-  type RestoreInput,
   redactUrl,
   requireExecutable,
   runTool,
   runToolWithInput,
   type ToolOptions,
+  targetNotEmpty,
+  targetNotEmptyError,
   toolOutput,
-} from "@hoard/core";
+} from "@hoard/core/plugin";
 import {
   type ClientCredentials,
   competingOptionFile,
   connectionArguments,
   describeAddress,
-  hexLiteral,
   parseMariadbUrl,
   quoteIdentifier,
   writeCredentials,
 } from "./connection.js";
 import {
   classifyFailure,
+  explainDumpFailure,
   explainMariadbFailure,
   failedBeforeStatements,
   handshakeTimeout,
+  isProgressLine,
   partialRestoreFailure,
   unreachable,
-} from "./failures.js";
-
-/** Options of the MariaDB driver. */
-export interface MariadbDriverOptions {
-  /**
-   * `mariadb://user:password@host:port/database` (or `mysql://`). Without a database
-   * (`mariadb://user:password@host:port`) the driver dumps every database. `?socket=/path`
-   * connects through a Unix socket. The password reaches the tools through a private temporary
-   * option file, never their command line.
-   */
-  url: string;
-  /** Extra mariadb-dump arguments, after hoard's own so they can override them, e.g. `["--ignore-table=db.audit"]`. */
-  dumpOptions?: string[];
-  /** Extra mariadb client arguments for restores, e.g. `["--force"]`. */
-  restoreOptions?: string[];
-  /**
-   * Dump every database with `--all-databases` (the `mysql` system database with its accounts
-   * included) and restore such a dump as it is. Must agree with the URL: true needs a URL without
-   * a database, false one with a database.
-   * @default true when the URL names no database
-   */
-  allDatabases?: boolean;
-  /**
-   * Create the URL's database (`CREATE DATABASE`, server defaults) before a restore when it does
-   * not exist.
-   * @default true
-   */
-  createDatabase?: boolean;
-  /**
-   * Fail a dump whose output does not end with mariadb-dump's `-- Dump completed` line, which
-   * catches a tool that was cut short but still exited 0.
-   * @default true, unless dumpOptions turn comments off (`--compact`, `--skip-comments`)
-   */
-  verifyCompletion?: boolean;
-  /** The dump program, a name looked up on PATH or a path. @default mariadb-dump, else mysqldump */
-  dumpExecutable?: string;
-  /** The client program for restores, a name looked up on PATH or a path. @default mariadb, else mysql */
-  clientExecutable?: string;
-  /**
-   * How long to wait for the server to accept a connection and answer, in milliseconds (whole
-   * seconds are used). The client gets `--connect-timeout`; mariadb-dump has no such option, so
-   * when it has neither connected (its `--verbose` progress on stderr) nor written anything within
-   * this time, the client asks the server, and the dump is stopped when that gets no answer
-   * either. A host that never answers fails with UNREACHABLE.
-   * @default 15_000
-   */
-  connectTimeoutMs?: number;
-  logger?: Logger;
-}
+} from "./errors.js";
+import { type MariadbDriverOptions, optionsFromSettings } from "./options.js";
+import { countBytes, sqlDumpCheck } from "./output.js";
+import { databasesIn, parseFound, systemDatabases, userObjectsQuery } from "./target.js";
 
 const installHint =
   "install the MariaDB client programs (Debian/Ubuntu: apt install mariadb-client; Alpine: apk add mariadb-client; macOS: brew install mariadb)";
@@ -147,7 +100,7 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
   const commentsAreOff = dumpOptions.some((option) => commentsOff.test(option));
   const verifyCompletion = options.verifyCompletion ?? !commentsAreOff;
   const target = connection.database === undefined ? "the server's databases" : `database ${quoteIdentifier(connection.database)}`;
-  const timeoutSeconds = connectTimeoutSeconds(options.connectTimeoutMs);
+  const timeoutSeconds = connectTimeoutSecondsOf("mariadb", options.connectTimeoutMs);
   const address = describeAddress(connection);
 
   /** The tools' arguments for the password, after a warning when the user's option file would override it. */
@@ -198,16 +151,10 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
     const found = parseFound(await query(executable, base, userObjectsQuery(databases), context));
     if (found.size === 0) return;
     if (connection.database !== undefined) {
-      throw new HoardError(
-        "TARGET_NOT_EMPTY",
-        `mariadb: ${connection.database} is not empty (${describeFound(found.get(connection.database) ?? [])}); use --replace to restore over it`,
-      );
+      throw targetNotEmpty("mariadb", connection.database, describeFound(found.get(connection.database) ?? []));
     }
     const listed = [...found].map(([database, objects]) => `${database} (${describeFound(objects)})`).join("; ");
-    throw new HoardError(
-      "TARGET_NOT_EMPTY",
-      `mariadb: the dump restores into databases that are not empty: ${listed}; use --replace to restore over them`,
-    );
+    throw targetNotEmptyError("mariadb", `the dump restores into databases that are not empty: ${listed}`, true);
   };
 
   return {
@@ -231,24 +178,24 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
         connected = true;
         clearTimeout(guard);
       };
-      // Every debug line this logger gets is a line of the tool's stderr (core logs them as `label: line`).
-      const toolLogger: Logger = {
-        event(event) {
-          if (!connected && event.type === "log" && isProgressLine(event.message.slice(label.length + 2))) markConnected();
-          logger?.event(event);
-        },
-      };
       let output: Readable;
       try {
         output = toolOutput(executable, {
-          ...toolOptions(executable, args, { signal: context.signal, logger: toolLogger }),
+          ...toolOptions(executable, args, context),
           explainFailure: explainDumpFailure,
+          onStderrLine: (line) => {
+            if (!connected && isProgressLine(line)) markConnected();
+          },
         });
       } catch (error) {
         await credentials.remove();
         throw error;
       }
-      const checked = dumpCheck(label, { completion: verifyCompletion, lenientStart: commentsAreOff });
+      const checked = checkDumpOutput(
+        output,
+        sqlDumpCheck(label, { completion: verifyCompletion, lenientStart: commentsAreOff }),
+        classifyFailure,
+      );
       // mariadb-dump has no connect timeout: a host that takes the connection and never answers would hang it forever.
       // No progress within the timeout is not proof, though: with --lock-all-tables or --master-data the tool waits for
       // FLUSH TABLES WITH READ LOCK before it says anything. So the client, which has a connect timeout, asks the
@@ -261,12 +208,9 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
         });
       }, timeoutSeconds * 1000);
       output.once("data", markConnected);
-      output.on("error", (error) => checked.destroy(classifyFailure(error) as Error));
-      output.pipe(checked);
       checked.on("close", () => {
         markConnected();
         probing.abort();
-        output.destroy();
         credentials.remove().catch((error: unknown) => {
           log(logger, "warn", `could not remove the temporary option file: ${describeError(error)}`);
         });
@@ -358,128 +302,9 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
   };
 }
 
-/** Databases the server keeps for itself; an all-databases dump restores `mysql`, which is never empty. */
-const systemDatabases = new Set(["mysql", "information_schema", "performance_schema", "sys"]);
-
-/** The connect timeout in whole seconds, at least 1. */
-function connectTimeoutSeconds(milliseconds: number | undefined): number {
-  const value = milliseconds ?? defaultNetworkTimeoutMs;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new HoardError("INVALID_ARGUMENT", `mariadb: invalid connect timeout ${String(milliseconds)} ms: use a positive number`);
-  }
-  return Math.max(1, Math.ceil(value / 1000));
-}
-
-/** A `--verbose` progress line of mariadb-dump other than the one it writes before connecting. */
-function isProgressLine(line: string): boolean {
-  return line.startsWith("-- ") && !line.startsWith("-- Connecting to ");
-}
-
-/** The dump's failures, without its `--verbose` progress lines (which would otherwise be the "last line"). */
-function explainDumpFailure(stderr: string): string | undefined {
-  const explained = explainMariadbFailure(stderr);
-  if (explained) return explained;
-  const lines = stderr
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean);
-  const last = lines.filter((line) => !line.startsWith("-- ")).at(-1);
-  if (last) return last;
-  const step = lines.at(-1);
-  return step ? `last step: ${step.replace(/^-- /, "")}` : undefined;
-}
-
-const kindOrder = ["table", "view", "sequence", "procedure", "function", "package", "package body", "event"];
-
-/**
- * Tables, views, sequences, routines and events in the given databases: one row per database and
- * kind with its count and the first two names. Names are compared as bytes (hex literals): no
- * escaping to get wrong and no case folding.
- */
-function userObjectsQuery(databases: string[]): string {
-  const list = databases.map(hexLiteral).join(", ");
-  return `SELECT db, kind, COUNT(*), SUBSTRING_INDEX(GROUP_CONCAT(name ORDER BY name SEPARATOR '\x1f'), '\x1f', 2) FROM (
-  SELECT TABLE_SCHEMA AS db, CASE TABLE_TYPE WHEN 'VIEW' THEN 'view' WHEN 'SEQUENCE' THEN 'sequence' ELSE 'table' END AS kind, TABLE_NAME AS name
-    FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${list})
-  UNION ALL SELECT ROUTINE_SCHEMA, LOWER(ROUTINE_TYPE), ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN (${list})
-  UNION ALL SELECT EVENT_SCHEMA, 'event', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN (${list})
-) found GROUP BY db, kind`;
-}
-
-interface FoundObjects {
-  kind: string;
-  count: number;
-  examples: string[];
-}
-
-function parseFound(output: string): Map<string, FoundObjects[]> {
-  const found = new Map<string, FoundObjects[]>();
-  for (const row of output.split("\n")) {
-    if (!row) continue;
-    const [database = "", kind = "", count = "0", examples = ""] = row.split("\t");
-    const entries = found.get(database) ?? [];
-    entries.push({ kind, count: Number(count), examples: examples.split("\x1f").filter(Boolean) });
-    found.set(database, entries);
-  }
-  for (const entries of found.values()) entries.sort((a, b) => kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind));
-  return found;
-}
-
-/** `3 tables, 1 view, e.g. customers, orders`. */
-function describeFound(found: FoundObjects[]): string {
-  const counts = found.map(({ kind, count }) => `${count} ${count === 1 ? kind : kind === "package body" ? "package bodies" : `${kind}s`}`);
-  const examples = found.flatMap((entry) => entry.examples).slice(0, 2);
-  return `${counts.join(", ")}${examples.length > 0 ? `, e.g. ${examples.join(", ")}` : ""}`;
-}
-
-const databaseStatement =
-  /^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:DATABASE|SCHEMA)\s+(?:\/\*!\d*\s*)?(?:IF\s+NOT\s+EXISTS\s*)?(?:\*\/\s*)?|USE\s+)(`(?:[^`]|``)+`|[^\s;`]+)/i;
-
-/** How much of a line is kept to look for a database statement; longer lines (rows of data) are cut. */
-const scannedLineLength = 4096;
-
-/**
- * Copies `source` to `sink` and returns the databases its SQL creates or switches to (`CREATE
- * DATABASE`, `USE`), reading line by line with bounded memory.
- */
-async function databasesIn(source: Readable, sink: Writable, signal?: AbortSignal): Promise<string[]> {
-  const names = new Set<string>();
-  const decoder = new StringDecoder("utf8");
-  let line = "";
-  const scan = (text: string, final: boolean) => {
-    const parts = text.split("\n");
-    const last = final ? undefined : parts.pop();
-    for (const [index, part] of parts.entries()) {
-      const whole = index === 0 ? line + part : part;
-      const match = databaseStatement.exec(whole.slice(0, scannedLineLength));
-      const name = match?.[1];
-      if (name) names.add(name.startsWith("`") ? name.slice(1, -1).replaceAll("``", "`") : name);
-    }
-    line = last === undefined ? "" : (parts.length === 0 ? line + last : last).slice(0, scannedLineLength);
-  };
-  const scanner = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      scan(decoder.write(chunk), false);
-      callback(null, chunk);
-    },
-    flush(callback) {
-      scan(decoder.end(), true);
-      callback();
-    },
-  });
-  await pipeline(source, scanner, sink, { signal });
-  return [...names];
-}
-
-/** For the registry: `mariadb://` and `mysql://` URLs. */
-export function createDriverFromUrl(url: string, settings: DriverSettings = {}): Driver {
-  return createMariadbDriver({
-    url,
-    dumpOptions: settings.dumpOptions,
-    restoreOptions: settings.restoreOptions,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    logger: settings.logger,
-  });
+/** For the registry: `mariadb://` and `mysql://` URLs, with the settings bag of the CLI or a config file. */
+export function createDriverFromUrl(url: string, settings: DriverSettingsBag = {}): Driver {
+  return createMariadbDriver(optionsFromSettings(url, settings));
 }
 
 /** The configured program, or the first of `names` on PATH; TOOL_NOT_FOUND says what to install. */
@@ -488,71 +313,4 @@ async function locate(configured: string | undefined, names: string[], option: s
   const found = await findExecutable([configured]);
   if (!found) throw new HoardError("TOOL_NOT_FOUND", `mariadb: ${option} ${configured} is not an executable program: ${installHint}`);
   return found;
-}
-
-const tailLength = 256;
-
-/** How mariadb-dump and mysqldump output begins: the sandbox-mode line (MariaDB 10.11.8 and later) or the banner comment. */
-const dumpStarts = ["/*M!999999", "-- MariaDB dump", "-- MySQL dump"];
-const headLength = Math.max(...dumpStarts.map((start) => start.length));
-
-/**
- * Passes the dump through, checking both ends:
- * - its first bytes must be how mariadb-dump starts (see `dumpStarts`; with comments turned off,
- *   older versions start with a `/*!` versioned comment instead): a dump option that redirects
- *   the output (`--result-file`) would otherwise leave an empty backup that looks fine. Nothing is
- *   passed on before this is checked.
- * - with `completion`, its last line must be `-- Dump completed`: a tool killed in a way that
- *   still exits 0 leaves a truncated dump that would otherwise be stored as a good one. Only the
- *   last bytes are kept, so memory stays flat.
- */
-export function dumpCheck(label: string, options: { completion: boolean; lenientStart: boolean }): Transform {
-  let head: Buffer | undefined = Buffer.alloc(0);
-  let tail = Buffer.alloc(0);
-  const startsWell = (bytes: Buffer) => {
-    const text = bytes.toString("latin1");
-    return dumpStarts.some((start) => text.startsWith(start)) || (options.lenientStart && text.startsWith("/*!"));
-  };
-  const noDump = () =>
-    new HoardError("TOOL_FAILED", `${label} produced no SQL dump on its output (does a --dump-option redirect it, e.g. --result-file?)`);
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      tail = chunk.length >= tailLength ? Buffer.from(chunk.subarray(-tailLength)) : Buffer.concat([tail, chunk]).subarray(-tailLength);
-      if (head === undefined) return callback(null, chunk);
-      head = Buffer.concat([head, chunk]);
-      if (head.length < headLength) return callback();
-      if (!startsWell(head)) return callback(noDump());
-      const pending = head;
-      head = undefined;
-      callback(null, pending);
-    },
-    flush(callback) {
-      if (head !== undefined) {
-        if (!startsWell(head)) return callback(noDump());
-        this.push(head);
-      }
-      if (!options.completion || /(^|\n)-- Dump completed[^\n]*\n*$/.test(tail.toString("latin1"))) return callback();
-      callback(
-        new HoardError(
-          "TOOL_FAILED",
-          `${label} exited successfully, but its output does not end with "-- Dump completed": the dump is incomplete and was not stored`,
-        ),
-      );
-    },
-  });
-}
-
-/** Counts the bytes that pass, reporting the running total; errors of `source` are passed on. */
-function countBytes(source: Readable, onCount: (bytes: number) => void): Readable {
-  let bytes = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      onCount(bytes);
-      callback(null, chunk);
-    },
-  });
-  source.on("error", (error) => counter.destroy(error));
-  counter.on("close", () => source.destroy());
-  return source.pipe(counter);
 }

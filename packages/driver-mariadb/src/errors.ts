@@ -1,4 +1,5 @@
 import { HoardError, type HoardErrorCode } from "@hoard/core";
+import { noAnswerError } from "@hoard/core/plugin";
 
 /** A server or client error number found in a tool's stderr, with the line that carries it. */
 interface ServerError {
@@ -106,5 +107,24 @@ export function handshakeTimeout(error: unknown, address: string, seconds: numbe
 
 /** `mariadb: no answer from 127.0.0.1:3306 within 15 s`. */
 export function unreachable(address: string, seconds: number, cause?: HoardError): HoardError {
-  return new HoardError("UNREACHABLE", `mariadb: no answer from ${address} within ${seconds} s`, { cause, detail: cause?.detail });
+  return noAnswerError("mariadb", address, seconds * 1000, cause);
+}
+
+/** A `--verbose` progress line of mariadb-dump other than the one it writes before connecting. */
+export function isProgressLine(line: string): boolean {
+  return line.startsWith("-- ") && !line.startsWith("-- Connecting to ");
+}
+
+/** The dump's failures, without its `--verbose` progress lines (which would otherwise be the "last line"). */
+export function explainDumpFailure(stderr: string): string | undefined {
+  const explained = explainMariadbFailure(stderr);
+  if (explained) return explained;
+  const lines = stderr
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const last = lines.filter((line) => !line.startsWith("-- ")).at(-1);
+  if (last) return last;
+  const step = lines.at(-1);
+  return step ? `last step: ${step.replace(/^-- /, "")}` : undefined;
 }
