@@ -65,14 +65,21 @@ export function secretVariable(name: string): string | undefined {
   return secrets.get(name);
 }
 
-/** Options made from plugins' settings declarations: their variable, and whether they are a secret. */
-const declaredOptions = new Map<string, { secret: boolean; variable: string }>();
+/** An option made from a plugin's settings declaration. */
+export interface DeclaredOption {
+  variable: string;
+  /** Its variable is read as a secret, never as the (refused) flag's value. */
+  secret: boolean;
+  /**
+   * Parses the variable's text, for booleans: yargs would turn any text into false before the
+   * option's own parser sees it.
+   */
+  parse?: (text: string) => unknown;
+}
 
-/**
- * Called for each option made from a plugin's declaration: a secret's variable is read as a
- * secret, never as the (refused) flag's value; a declared boolean's text is checked by its parser.
- */
-export function declareSettingOption(option: string, declaration: { secret: boolean; variable: string }): void {
+const declaredOptions = new Map<string, DeclaredOption>();
+
+export function declareSettingOption(option: string, declaration: DeclaredOption): void {
   declaredOptions.set(option, declaration);
 }
 
@@ -110,7 +117,8 @@ export function withEnvironment<T>(yargs: Argv<T>): Argv<T> {
     if (declared?.secret) continue;
     const value = process.env[variable];
     if (value === undefined || value === "") continue;
-    if (booleans.has(option) && declared === undefined) values[option] = /^(1|true|yes)$/i.test(value.trim());
+    if (declared?.parse) values[option] = declared.parse(value);
+    else if (booleans.has(option)) values[option] = /^(1|true|yes)$/i.test(value.trim());
     else values[option] = arrays.has(option) ? [value] : value;
   }
   ignored = Object.keys(process.env)

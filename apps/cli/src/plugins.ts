@@ -209,7 +209,11 @@ export function withPluginOptions<T>(yargs: Argv<T>, kind: PluginKind): Argv<T> 
     for (const setting of plugin.settings) {
       const flag = flagOf(setting);
       const variable = environmentVariableOf(setting);
-      declareSettingOption(flag, { secret: setting.secret === true, variable });
+      declareSettingOption(flag, {
+        secret: setting.secret === true,
+        variable,
+        ...(setting.kind === "boolean" && { parse: (text: string) => parseSettingValue(setting, text) }),
+      });
       if (setting.secret) {
         built = built.option(flag, {
           type: "string",
