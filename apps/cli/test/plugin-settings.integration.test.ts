@@ -49,8 +49,7 @@ function group(help: string, title: string): string {
   return end < 0 ? rest : rest.slice(0, end);
 }
 
-const everySetting = (kind: PluginKind) =>
-  declared[kind].flatMap((plugin) => plugin.settings.map((setting) => ({ plugin, setting })));
+const everySetting = (kind: PluginKind) => declared[kind].flatMap((plugin) => plugin.settings.map((setting) => ({ plugin, setting })));
 
 /** A database URL that is never connected to: a bad setting stops the command before. */
 const unusedDatabase = "postgresql://nobody@127.0.0.1:9/never";
