@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
-import { HoardError, type Logger, log } from "@hoard/core";
+import { HoardError, type Logger } from "@hoard/core";
+import { log } from "@hoard/core/plugin";
 import type { Document, MongoClient, MongoClientOptions } from "mongodb";
 import { type ArchiveHeader, archiveFormatVersion, namespaceKey } from "./archive-format.js";
 import { type ArchiveCollection, encodeArchive } from "./archive-writer.js";

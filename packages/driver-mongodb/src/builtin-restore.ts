@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
-import { HoardError, type Logger, log } from "@hoard/core";
+import { HoardError, type Logger } from "@hoard/core";
+import { log } from "@hoard/core/plugin";
 import { BSON, type Document, type MongoClient, type MongoClientOptions } from "mongodb";
 import { type ArchiveCollectionMetadata, type ArchiveNamespace, namespaceKey } from "./archive-format.js";
 import { type ArchiveEvent, readArchive } from "./archive-reader.js";

@@ -1,4 +1,5 @@
-import { HoardError } from "@hoard/core";
+import type { HoardError } from "@hoard/core";
+import { describeFound, targetNotEmpty as notEmpty } from "@hoard/core/plugin";
 import { MongoClient, type MongoClientOptions } from "mongodb";
 import { connectionTimeouts, serverSelectionTimeout } from "./connection-string.js";
 import { type MongoErrorContext, toMongoError } from "./errors.js";
@@ -49,21 +50,15 @@ export async function occupiedDatabases(client: MongoClient, databases: Iterable
 
 /** TARGET_NOT_EMPTY naming each occupied database, how many collections it holds and one of them. */
 export function targetNotEmpty(occupied: readonly OccupiedDatabase[]): HoardError {
-  const describe = ({ database, collections }: OccupiedDatabase) =>
-    collections.length === 1
-      ? `${database} (1 collection: ${collections[0]})`
-      : `${database} (${collections.length} collections, e.g. ${collections[0]})`;
+  const found = ({ collections }: OccupiedDatabase) =>
+    describeFound([{ kind: "collection", count: collections.length, examples: collections }], { examples: 1, nameTheOnlyOne: true });
   if (occupied.length === 1) {
     const only = occupied[0] as OccupiedDatabase;
-    const what =
-      only.collections.length === 1
-        ? `1 collection: ${only.collections[0]}`
-        : `${only.collections.length} collections, e.g. ${only.collections[0]}`;
-    return new HoardError("TARGET_NOT_EMPTY", `mongodb: ${only.database} is not empty (${what}); use --replace to restore over it`);
+    return notEmpty("mongodb", only.database, found(only));
   }
-  const shown = occupied.slice(0, 3).map(describe);
+  const shown = occupied.slice(0, 3).map((database) => `${database.database} (${found(database)})`);
   const more = occupied.length > 3 ? ` and ${occupied.length - 3} more database(s)` : "";
-  return new HoardError("TARGET_NOT_EMPTY", `mongodb: ${shown.join(", ")}${more} are not empty; use --replace to restore over them`);
+  return notEmpty("mongodb", `${shown.join(", ")}${more}`, undefined, true);
 }
 
 /**

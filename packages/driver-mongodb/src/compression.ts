@@ -1,5 +1,5 @@
 import { type Duplex, PassThrough, type Readable, type Transform } from "node:stream";
-import { archiveError, decompressor, peekStream } from "@hoard/core";
+import { archiveError, decompressor, peekStream } from "@hoard/core/plugin";
 
 /** A compression recognised by its first bytes. */
 export type ContentCompression = "gzip" | "zstd" | "bzip2";

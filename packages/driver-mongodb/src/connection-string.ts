@@ -1,4 +1,5 @@
 import { HoardError } from "@hoard/core";
+import { percentDecodes as decodes } from "@hoard/core/plugin";
 
 /** The parts of a `mongodb://` or `mongodb+srv://` URL that hoard looks at; everything else is passed on untouched. */
 export interface MongoUrlParts {
@@ -44,15 +45,6 @@ export function redactMongoUrl(url: string): string {
 /** The error for a URL that is not a MongoDB connection string: INVALID_ARGUMENT, the URL redacted, then why. */
 export function invalidMongoUrl(url: string, reason: string, cause?: unknown): HoardError {
   return new HoardError("INVALID_ARGUMENT", `mongodb: invalid database URL ${redactMongoUrl(url)}: ${reason}`, { cause });
-}
-
-function decodes(text: string): boolean {
-  try {
-    decodeURIComponent(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Why the user information is invalid, or undefined. The reasons never quote the URL: it holds the password. */

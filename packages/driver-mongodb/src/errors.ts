@@ -1,5 +1,6 @@
 import { HoardError } from "@hoard/core";
-import { hostsOf, redactMongoUrl, scrubSecrets } from "./connection-string.js";
+import { secondsText } from "@hoard/core/plugin";
+import { hostsOf, redactMongoUrl, scrubSecrets, serverSelectionTimeout } from "./connection-string.js";
 
 interface DriverErrorShape {
   name?: unknown;
@@ -38,7 +39,8 @@ export function toMongoError(error: unknown, action: string, url: string, contex
     return new HoardError("ACCESS_DENIED", `mongodb: ${action}: the user in ${where} lacks a privilege (${detail})`, { cause: error });
   }
   if (/^Mongo(ServerSelection|Network|NetworkTimeout|TopologyClosed)Error$/.test(name)) {
-    const within = name === "MongoServerSelectionError" && context.timeoutMs !== undefined ? ` within ${seconds(context.timeoutMs)}` : "";
+    const within =
+      name === "MongoServerSelectionError" && context.timeoutMs !== undefined ? ` within ${secondsText(context.timeoutMs)}` : "";
     return new HoardError(
       "UNREACHABLE",
       `mongodb: ${action}: cannot reach ${where}: no usable answer from ${safeHosts(url)}${within}; check the host and port in the URL (${detail})`,
@@ -51,15 +53,60 @@ export function toMongoError(error: unknown, action: string, url: string, contex
   return new HoardError("TOOL_FAILED", `mongodb: ${action} failed: ${detail}`, { cause: error });
 }
 
-/** `15 s`, `1.5 s`. */
-export function seconds(milliseconds: number): string {
-  return `${Number((milliseconds / 1000).toFixed(3))} s`;
-}
-
 function safeHosts(url: string): string {
   try {
     return hostsOf(url);
   } catch {
     return "the server";
   }
+}
+
+/** mongorestore's failure for a truncated or damaged archive. */
+const damagedArchive = /corruption found in archive|error demultiplexing archive|CRC mismatch for namespace/;
+
+/** What the tools' usual complaints mean. */
+export type ToolComplaint = "unauthenticated" | "unreachable" | "access-denied";
+
+/** Recognises the tools' usual complaints in their stderr. */
+export function complaintOf(stderr: string): ToolComplaint | undefined {
+  if (/authentication failed|AuthenticationFailed|auth error/i.test(stderr)) return "unauthenticated";
+  if (
+    /server selection error|server selection timeout|no reachable servers|connection refused|connect: connection|i\/o timeout/i.test(stderr)
+  ) {
+    return "unreachable";
+  }
+  if (/not authorized|Unauthorized/i.test(stderr)) return "access-denied";
+  return undefined;
+}
+
+/** What {@link toolError} needs to know about the run. */
+export interface ToolErrorContext {
+  url: string;
+  /** Applied as connectTimeoutMS and serverSelectionTimeoutMS in the URI unless it sets them. */
+  connectTimeoutMs: number;
+}
+
+/**
+ * A tool's failure as the driver reports it: prefixed with the plugin's name, without the password
+ * (in the message and the stderr tail), UNREACHABLE or UNAUTHENTICATED when the tool says so.
+ */
+export function toolError(error: unknown, options: ToolErrorContext): unknown {
+  if (!HoardError.isInstance(error)) return error;
+  const scrub = (text: string) => scrubSecrets(text, options.url);
+  const message = scrub(error.message.startsWith("mongodb: ") ? error.message : `mongodb: ${error.message}`);
+  const detail = error.detail === undefined ? undefined : scrub(error.detail);
+  let code = error.code;
+  if (code === "TOOL_FAILED" && error.detail !== undefined) {
+    const complaint = complaintOf(error.detail);
+    if (complaint === "unreachable") code = "UNREACHABLE";
+    if (complaint === "unauthenticated") code = "UNAUTHENTICATED";
+    // mongorestore's words for an archive that ends early or is damaged (common/archive parser.go, demultiplexer.go).
+    if (complaint === undefined && damagedArchive.test(error.detail)) code = "CORRUPT_ARCHIVE";
+  }
+  if (code === "UNREACHABLE" && error.code === "TOOL_FAILED") {
+    const within = secondsText(serverSelectionTimeout(options.url, options.connectTimeoutMs));
+    return new HoardError(code, `${message} (no usable answer from ${hostsOf(options.url)} within ${within})`, { cause: error, detail });
+  }
+  if (message === error.message && detail === error.detail && code === error.code) return error;
+  return new HoardError(code, message, { cause: error, detail });
 }

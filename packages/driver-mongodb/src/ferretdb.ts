@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
-import { HoardError, type Logger, log } from "@hoard/core";
+import { HoardError, type Logger } from "@hoard/core";
+import { log } from "@hoard/core/plugin";
 import type { ArchiveCollectionMetadata } from "./archive-format.js";
 import { namespaceKey } from "./archive-format.js";
 import { peekPrelude } from "./archive-reader.js";

@@ -1,18 +1,14 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Readable } from "node:stream";
-import { HoardError, type Logger, log, runToolWithInput, toolOutput } from "@hoard/core";
+import type { Logger } from "@hoard/core";
+import { checkDumpOutput, type DumpCheck, log, type PrivateFile, runToolWithInput, toolOutput, writePrivateFile } from "@hoard/core/plugin";
 import { archiveMagicNumber } from "./archive-format.js";
 import { peekPrelude } from "./archive-reader.js";
 import { missingDatabase } from "./builtin-dump.js";
-import { hostsOf, parseMongoUrl, scrubSecrets, serverSelectionTimeout, withoutDatabase, withTimeouts } from "./connection-string.js";
-import { seconds } from "./errors.js";
+import { parseMongoUrl, withoutDatabase, withTimeouts } from "./connection-string.js";
+import { complaintOf, type ToolComplaint, toolError } from "./errors.js";
 
 /** A private configuration file for one run of a tool; `remove` deletes it (and its directory) and may be called more than once. */
-export interface ToolConfiguration {
-  path: string;
-  remove(): Promise<void>;
-}
+export type ToolConfiguration = PrivateFile;
 
 /**
  * The YAML that the MongoDB Database Tools read with `--config` (common/options/options.go
@@ -27,17 +23,8 @@ export function toolConfigurationText(uri: string): string {
  * Writes the URI into a new private directory under `parent` (mode 0700) as a file of mode 0600,
  * so the password never reaches argv or the environment of other processes.
  */
-export async function writeToolConfiguration(parent: string, uri: string): Promise<ToolConfiguration> {
-  const directory = await mkdtemp(join(parent, "mongodb-tool-"));
-  const path = join(directory, "config.yaml");
-  const remove = () => rm(directory, { recursive: true, force: true });
-  try {
-    await writeFile(path, toolConfigurationText(uri), { mode: 0o600, flag: "wx" });
-  } catch (error) {
-    await remove();
-    throw error;
-  }
-  return { path, remove };
+export function writeToolConfiguration(parent: string, uri: string): Promise<ToolConfiguration> {
+  return writePrivateFile(parent, "mongodb-tool-", "config.yaml", toolConfigurationText(uri));
 }
 
 /** mongodump's arguments: the configuration file, the archive on stdout, then the user's options as they are. */
@@ -73,23 +60,6 @@ export function mongorestoreArguments(configurationPath: string, options: Mongor
 
 /** FerretDB v1's answer to the `ns` field mongorestore adds to index specs (FerretDB#4638). */
 export const nsRejected = /Index option "ns" is unknown/;
-
-/** mongorestore's failure for a truncated or damaged archive. */
-const damagedArchive = /corruption found in archive|error demultiplexing archive|CRC mismatch for namespace/;
-
-/** What the tools' usual complaints mean. */
-type ToolComplaint = "unauthenticated" | "unreachable" | "access-denied";
-
-function complaintOf(stderr: string): ToolComplaint | undefined {
-  if (/authentication failed|AuthenticationFailed|auth error/i.test(stderr)) return "unauthenticated";
-  if (
-    /server selection error|server selection timeout|no reachable servers|connection refused|connect: connection|i\/o timeout/i.test(stderr)
-  ) {
-    return "unreachable";
-  }
-  if (/not authorized|Unauthorized/i.test(stderr)) return "access-denied";
-  return undefined;
-}
 
 const advice: Record<ToolComplaint, string> = {
   unauthenticated: "authentication failed: check the user, password and authSource in the URL",
@@ -200,76 +170,35 @@ export interface ToolRunOptions {
   signal?: AbortSignal;
 }
 
-/**
- * A tool's failure as the driver reports it: prefixed with the plugin's name, without the password
- * (in the message and the stderr tail), UNREACHABLE or UNAUTHENTICATED when the tool says so.
- */
-export function toolError(error: unknown, options: ToolRunOptions): unknown {
-  if (!HoardError.isInstance(error)) return error;
-  const scrub = (text: string) => scrubSecrets(text, options.url);
-  const message = scrub(error.message.startsWith("mongodb: ") ? error.message : `mongodb: ${error.message}`);
-  const detail = error.detail === undefined ? undefined : scrub(error.detail);
-  let code = error.code;
-  if (code === "TOOL_FAILED" && error.detail !== undefined) {
-    const complaint = complaintOf(error.detail);
-    if (complaint === "unreachable") code = "UNREACHABLE";
-    if (complaint === "unauthenticated") code = "UNAUTHENTICATED";
-    // mongorestore's words for an archive that ends early or is damaged (common/archive parser.go, demultiplexer.go).
-    if (complaint === undefined && damagedArchive.test(error.detail)) code = "CORRUPT_ARCHIVE";
-  }
-  if (code === "UNREACHABLE" && error.code === "TOOL_FAILED") {
-    const within = seconds(serverSelectionTimeout(options.url, options.connectTimeoutMs));
-    return new HoardError(code, `${message} (no usable answer from ${hostsOf(options.url)} within ${within})`, { cause: error, detail });
-  }
-  if (message === error.message && detail === error.detail && code === error.code) return error;
-  return new HoardError(code, message, { cause: error, detail });
-}
-
 const gzipMagic = Buffer.from([0x1f, 0x8b]);
 
 /**
- * Passes mongodump's stdout on after checking that it is an archive: it must start with the archive
- * magic number (6D E2 99 81, 0x8199e26d little-endian) or, for `--gzip`, the gzip header. A dump
- * option that sends the dump elsewhere (`--out=dir`, `--archive=file`) leaves stdout empty or
- * filled with something else: the stream then fails with TOOL_FAILED, so nothing is stored.
- * Errors are passed through `mapError`. Destroying the returned stream destroys the source.
+ * mongodump's output must be an archive: it must start with the archive magic number (6D E2 99 81,
+ * 0x8199e26d little-endian) or, for `--gzip`, the gzip header. A dump option that sends the dump
+ * elsewhere (`--out=dir`, `--archive=file`) leaves stdout empty or filled with something else.
+ */
+export const archiveCheck: DumpCheck = {
+  plugin: "mongodb",
+  tool: "mongodump",
+  format: "archive",
+  redirects: "--out or --archive=<file>",
+  length: 4,
+  accepts: (head) => head.length >= 4 && (head.readUInt32LE(0) === archiveMagicNumber || head.subarray(0, 2).equals(gzipMagic)),
+  explain: (head) =>
+    head.length === 0
+      ? "it wrote nothing there"
+      : head.length < 4
+        ? `only ${head.length} byte(s)`
+        : `it starts with ${head.subarray(0, 4).toString("hex")}, not the archive magic number 6de29981`,
+};
+
+/**
+ * Passes mongodump's stdout on after checking that it is an archive ({@link archiveCheck}): when it
+ * is not, the stream fails with TOOL_FAILED, so nothing is stored. Errors are passed through
+ * `mapError`. Destroying the returned stream destroys the source.
  */
 export function expectArchive(source: Readable, mapError: (error: unknown) => unknown = (error) => error): Readable {
-  const noArchive = (what: string) =>
-    new HoardError(
-      "TOOL_FAILED",
-      `mongodb: mongodump produced no archive on its output (${what}); a dump option such as --out or --archive=<file> may have sent it elsewhere, and hoard stores only what mongodump writes to its output`,
-    );
-  const check = (head: Buffer) => {
-    if (head.readUInt32LE(0) === archiveMagicNumber || head.subarray(0, 2).equals(gzipMagic)) return;
-    throw noArchive(`it starts with ${head.subarray(0, 4).toString("hex")}, not the archive magic number 6de29981`);
-  };
-  async function* checked(): AsyncGenerator<Buffer> {
-    let head: Buffer | undefined = Buffer.alloc(0);
-    try {
-      for await (const chunk of source) {
-        if (head === undefined) {
-          yield chunk as Buffer;
-          continue;
-        }
-        head = Buffer.concat([head, chunk as Buffer]);
-        if (head.length < 4) continue;
-        check(head);
-        const first = head;
-        head = undefined;
-        yield first;
-      }
-    } catch (error) {
-      throw mapError(error);
-    }
-    if (head !== undefined) {
-      if (head.length === 0) throw noArchive("it wrote nothing there");
-      throw noArchive(`only ${head.length} byte(s)`);
-    }
-  }
-  const stream = Readable.from(checked(), { objectMode: false });
-  stream.once("close", () => source.destroy());
-  return stream;
+  return checkDumpOutput(source, archiveCheck, mapError);
 }
 
 /**

@@ -73,6 +73,10 @@ export function checkDumpOutput(source: Readable, check: DumpCheck, mapError: (e
       callback(check.end?.check(tail) ?? null);
     },
   });
+  // The check can fail before anyone reads (the output ended while a pipeline is still being set
+  // up): consumers learn of it through the stream's errored state, which pipeline() and finished()
+  // report; without this listener, the early 'error' event would crash the process instead.
+  checked.on("error", () => {});
   source.on("error", (error) => checked.destroy(mapError(error) as Error));
   checked.on("close", () => source.destroy());
   source.pipe(checked);

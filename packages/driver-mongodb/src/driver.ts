@@ -1,0 +1,208 @@
+import type { Readable } from "node:stream";
+import {
+  type Driver,
+  type DumpContext,
+  type DumpOutput,
+  HoardError,
+  type Logger,
+  type RestoreContext,
+  type RestoreInput,
+} from "@hoard/core";
+import { connectTimeoutMsOf, findExecutable, log, requireExecutable } from "@hoard/core/plugin";
+import { MongoClient } from "mongodb";
+import type { ArchiveCollectionMetadata } from "./archive-format.js";
+import { peekPrelude } from "./archive-reader.js";
+import { builtinDump } from "./builtin-dump.js";
+import { builtinRestore } from "./builtin-restore.js";
+import { ensureEmptyTargets } from "./client.js";
+import { decompressByContent } from "./compression.js";
+import { invalidMongoUrl, parseMongoUrl, redactMongoUrl, scrubSecrets } from "./connection-string.js";
+import {
+  choosesNamespaces,
+  createPlannedIndexes,
+  ferretdbIndexIssue,
+  planIndexes,
+  recordPrelude,
+  rejectedIndexNamespace,
+} from "./ferretdb.js";
+import { type MongoDriverOptions, type MongoDriverSettings, type MongoEngine, optionsFromSettings } from "./options.js";
+import { mongoEngines } from "./settings.js";
+import { expectCollections, toolDump, toolRestore } from "./tools.js";
+
+/** Short name used in messages and by the registry. */
+export const DRIVER_NAME = "mongodb";
+
+const engines: readonly MongoEngine[] = mongoEngines;
+
+/**
+ * Checks a connection string with hoard's parser, then with the official driver's (which knows
+ * every URI option and its values); INVALID_ARGUMENT without the password when either refuses it.
+ */
+export function validateMongoUrl(url: string): void {
+  parseMongoUrl(url);
+  try {
+    // Parses the URL and its options; nothing connects until connect() is called.
+    new MongoClient(url);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw invalidMongoUrl(url, scrubSecrets(reason, url), error);
+  }
+}
+
+/** Creates the MongoDB driver. Nothing connects until `dump` or `restore` is called. */
+export function createMongoDriver(options: MongoDriverOptions): Driver {
+  validateMongoUrl(options.url);
+  const engine = options.engine ?? "auto";
+  if (!engines.includes(engine)) {
+    throw new HoardError("INVALID_ARGUMENT", `mongodb: unknown engine "${String(engine)}": use auto, tools or builtin`);
+  }
+  const dumpOptions = options.dumpOptions ?? [];
+  const restoreOptions = options.restoreOptions ?? [];
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new HoardError("INVALID_ARGUMENT", `mongodb: batchSize must be a positive integer, not ${batchSize}`);
+  }
+  const connectTimeoutMs = connectTimeoutMsOf("mongodb", options.connectTimeoutMs);
+  const mongodump = options.mongodumpPath ?? "mongodump";
+  const mongorestore = options.mongorestorePath ?? "mongorestore";
+
+  /** The executable to use, or undefined for the built-in engine. */
+  const chooseTool = async (executable: string, logger: Logger | undefined): Promise<string | undefined> => {
+    if (engine === "builtin") return undefined;
+    if (engine === "tools") {
+      return requireExecutable([executable], 'install the MongoDB Database Tools, or use the built-in engine (engine: "builtin")');
+    }
+    const found = await findExecutable([executable]);
+    log(logger, "info", found ? `mongodb: using ${found}` : `mongodb: ${executable} not found on PATH; using the built-in engine`);
+    return found;
+  };
+
+  return {
+    name: DRIVER_NAME,
+    url: redactMongoUrl(options.url),
+    extension: "archive",
+
+    async dump(dump: DumpContext): Promise<DumpOutput> {
+      const logger = dump.logger ?? options.logger;
+      const executable = await chooseTool(mongodump, logger);
+      if (executable) {
+        log(logger, "debug", `mongodb: engine tools: the backup is written by ${executable} --archive (engine setting: ${engine})`);
+        const output = await toolDump({
+          executable,
+          url: options.url,
+          connectTimeoutMs,
+          workDirectory: dump.workDirectory,
+          logger,
+          signal: dump.signal,
+          dumpOptions,
+        });
+        const database = parseMongoUrl(options.url).database;
+        const stream = database === undefined ? output : expectCollections(output, database, options.url, logger);
+        return { kind: "stream", stream };
+      }
+      if (dumpOptions.length > 0) {
+        throw new HoardError(
+          "INVALID_ARGUMENT",
+          `mongodb: the built-in engine takes no dump options (${dumpOptions.join(" ")}); install mongodump to use them`,
+        );
+      }
+      log(logger, "debug", `mongodb: engine builtin: the backup is written by hoard's built-in engine (engine setting: ${engine})`);
+      const stream = await builtinDump({
+        url: options.url,
+        batchSize,
+        logger,
+        signal: dump.signal,
+        connectTimeoutMs,
+        clientOptions: options.clientOptions,
+      });
+      return { kind: "stream", stream };
+    },
+
+    async restore(input: RestoreInput, restore: RestoreContext): Promise<void> {
+      const logger = restore.logger ?? options.logger;
+      if (input.kind !== "stream") {
+        throw new HoardError("UNSUPPORTED_FORMAT", "mongodb: restores a mongodump archive (a single file), not a directory");
+      }
+      const name = input.path ?? "the archive";
+      // Restore over the target: asked by restore({ replace }), or by the older drop options.
+      const replace = (restore.replace ?? false) || (options.drop ?? false) || restoreOptions.includes("--drop");
+      const executable = await chooseTool(mongorestore, logger);
+      if (executable) {
+        log(logger, "debug", `mongodb: engine tools: ${executable} --archive restores ${name} (engine setting: ${engine})`);
+        let stream: Readable = (await decompressByContent(input.stream, name)).stream;
+        try {
+          const database = parseMongoUrl(options.url).database;
+          let prelude: ArchiveCollectionMetadata[] | undefined;
+          if (!replace) {
+            // The URL's database, else those the archive names (read from its prelude, which is replayed to mongorestore).
+            let databases: string[];
+            if (database !== undefined) databases = [database];
+            else {
+              const peeked = await peekPrelude(stream, { name });
+              stream = peeked.stream;
+              prelude = peeked.collections;
+              databases = prelude
+                .filter((collection) => collection.database !== "" && !collection.collection.startsWith("system."))
+                .map((collection) => collection.database);
+            }
+            await ensureEmptyTargets({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions }, databases);
+          }
+          // Keeps the prelude as the archive goes by (a few kilobytes, read once), for the FerretDB index workaround.
+          const recorder = prelude === undefined ? recordPrelude(stream, name) : undefined;
+          if (recorder) stream = recorder.stream;
+          try {
+            await toolRestore(stream, {
+              executable,
+              url: options.url,
+              connectTimeoutMs,
+              workDirectory: restore.workDirectory,
+              logger,
+              signal: restore.signal,
+              drop: replace,
+              restoreOptions,
+            });
+          } catch (error) {
+            if (!rejectedIndexNamespace(error) || choosesNamespaces(restoreOptions)) throw error;
+            const collections = prelude ?? (await recorder?.prelude());
+            if (collections === undefined) throw error;
+            // mongorestore builds indexes last (mongorestore.go Restore: data, users and roles, oplog, then
+            // RestoreIndexes): every document is in, only the indexes are missing. Create them as the built-in engine does.
+            const plans = planIndexes(collections, database, name);
+            log(
+              logger,
+              "warn",
+              `mongodb: the server rejected the ns field that mongorestore adds to index specs (as FerretDB v1 does, ${ferretdbIndexIssue}); mongorestore restored every document, so hoard creates the archive's indexes itself`,
+            );
+            await createPlannedIndexes({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions, logger }, plans);
+          }
+        } finally {
+          stream.destroy();
+        }
+        return;
+      }
+      const unknown = restoreOptions.filter((option) => option !== "--drop");
+      if (unknown.length > 0) {
+        throw new HoardError(
+          "INVALID_ARGUMENT",
+          `mongodb: the built-in engine understands only --drop, not ${unknown.join(" ")}; install mongorestore to use them`,
+        );
+      }
+      log(logger, "debug", `mongodb: engine builtin: hoard's built-in engine restores ${name} (engine setting: ${engine})`);
+      await builtinRestore(input.stream, {
+        url: options.url,
+        drop: replace,
+        connectTimeoutMs,
+        batchSize,
+        name,
+        logger,
+        signal: restore.signal,
+        clientOptions: options.clientOptions,
+      });
+    },
+  };
+}
+
+/** The registry's entry point for `mongodb://` and `mongodb+srv://` URLs, with the settings bag of the CLI or a config file. */
+export function createDriverFromUrl(url: string, settings: MongoDriverSettings = {}): Driver {
+  return createMongoDriver(optionsFromSettings(url, settings));
+}
