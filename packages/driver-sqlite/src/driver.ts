@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { type Readable, Transform } from "node:stream";
+import { pipeline, type Readable, Transform } from "node:stream";
 import { pathToFileURL } from "node:url";
 import type { Driver, DumpContext, RestoreContext, RestoreInput } from "@hoard/core";
 import {
@@ -20,7 +20,8 @@ import { checkDumpEnd, explainSqliteFailure, type FailureContext, toSqliteError 
 import { optionsFromSettings, parseSqliteUrl, type SqliteDriverOptions } from "./options.js";
 import { checkTarget, prepareTemporaryFile, type RestoreTarget } from "./target.js";
 
-const installHint = "install the sqlite3 program (Debian/Ubuntu: apt install sqlite3; Alpine: apk add sqlite; macOS: it comes with the system)";
+const installHint =
+  "install the sqlite3 program (Debian/Ubuntu: apt install sqlite3; Alpine: apk add sqlite; macOS: it comes with the system)";
 const defaultLockTimeoutMs = 15_000;
 
 /**
@@ -102,7 +103,10 @@ export function createSqliteDriver(options: SqliteDriverOptions): Driver {
       const head = peeked.head.toString("latin1");
       if (!dumpStarts.some((start) => head.startsWith(start))) {
         output.destroy();
-        throw new HoardError("TOOL_FAILED", `sqlite: ${executable} produced no SQL dump (it began with ${shown(peeked.head)}): is it sqlite3?`);
+        throw new HoardError(
+          "TOOL_FAILED",
+          `sqlite: ${executable} produced no SQL dump (it began with ${shown(peeked.head)}): is it sqlite3?`,
+        );
       }
       const stream = checkDumpOutput(
         peeked.stream,
@@ -137,22 +141,26 @@ export function createSqliteDriver(options: SqliteDriverOptions): Driver {
           query: (args) => runTool(executable, toolOptions(executable, [...baseArguments, ...busyTimeout, ...args], context)),
           failure: { file, doing: `check of ${file}`, lockTimeoutMs },
         });
+        started = true;
+        // peekStream waits for bytes forever on a stream that failed already (during the checks).
+        if (input.stream.errored) throw input.stream.errored;
         const peeked = await peekStream(input.stream, headLength);
         const head = peeked.head.toString("latin1");
         if (!dumpStarts.some((start) => head.startsWith(start))) {
           throw new HoardError(
             "UNSUPPORTED_FORMAT",
-            `sqlite: the backup is not an SQLite dump (it begins with ${shown(peeked.head)}); was it made by another driver?`,
+            `sqlite: the backup is not an SQLite dump (it begins with ${shown(peeked.head)}), perhaps one made by another driver`,
           );
         }
+        // Joined at once, so a failure of the input from now on reaches sqlite3's feed.
+        const sql = requireCommit(peeked.stream);
         if (context.signal?.aborted) throw new HoardError("ABORTED", `sqlite: restore into ${file} aborted before it started`);
-        started = true;
         const temporary = await prepareTemporaryFile(target);
         log(logger, "debug", `restoring into ${temporary.path}, then moving it to ${target.path}`);
         // `.mode off`: statements that print (a PRAGMA, a SELECT in a foreign file) print nothing.
         const args = [...baseArguments, "-cmd", ".mode off", temporary.path];
         try {
-          await runToolWithInput(executable, toolOptions(executable, args, context), requireCommit(peeked.stream));
+          await runToolWithInput(executable, toolOptions(executable, args, context), sql);
           await temporary.moveIntoPlace();
         } finally {
           await temporary.remove();
@@ -160,12 +168,14 @@ export function createSqliteDriver(options: SqliteDriverOptions): Driver {
       } catch (error) {
         input.stream.destroy();
         if (!started) throw toSqliteError(error, { file, doing: `restore into ${file}`, lockTimeoutMs });
+        // Failures after the checks: sqlite3 wrote (if anything) a temporary file, which is gone now.
+        const unchanged = target?.existing ? `${file} was not changed` : `${file} was not created`;
         if (context.signal?.aborted || (HoardError.isInstance(error) && error.code === "ABORTED")) {
-          throw new HoardError("ABORTED", `sqlite: restore into ${file} aborted; ${file} was not changed`, { cause: error });
+          throw new HoardError("ABORTED", `sqlite: restore into ${file} aborted; ${unchanged}`, { cause: error });
         }
         const converted = toSqliteError(error, { file, doing: `restore into ${file}`, lockTimeoutMs });
         if (converted.code === "ALREADY_EXISTS") throw converted;
-        throw new HoardError(converted.code, `${converted.message}; ${file} was not changed`, { cause: error, detail: converted.detail });
+        throw new HoardError(converted.code, `${converted.message}; ${unchanged}`, { cause: error, detail: converted.detail });
       }
     },
   };
@@ -207,9 +217,9 @@ function requireCommit(source: Readable): Readable {
       callback(new HoardError("CORRUPT_ARCHIVE", "sqlite: the backup ends before its COMMIT: it is truncated"));
     },
   });
-  source.on("error", (error) => checked.destroy(error));
-  checked.on("close", () => source.destroy());
-  return source.pipe(checked);
+  // pipeline() also passes on a failure that came before it was called, and destroys both on either's failure.
+  pipeline(source, checked, () => {});
+  return checked;
 }
 
 /** The first bytes of something that is not a dump, printable: `"mysqldump: ..."`. */

@@ -21,7 +21,7 @@ export function explainSqliteFailure(stderr: string): string | undefined {
     .map((text) => text.trim())
     .filter(Boolean)
     .at(-1);
-  return line?.replace(/^Error:\s*/, "").replace(/^in prepare,\s*/, "");
+  return line?.replace(/^Error:\s*/, "").replace(/^(?:in prepare|stepping),\s*/, "");
 }
 
 /**
@@ -32,12 +32,15 @@ export function explainSqliteFailure(stderr: string): string | undefined {
  */
 export function toSqliteError(error: unknown, context: FailureContext): HoardError {
   if (HoardError.isInstance(error) && error.code !== "TOOL_FAILED" && error.code !== "INTERNAL") {
-    return error.message.startsWith("sqlite: ") ? error : new HoardError(error.code, `sqlite: ${error.message}`, { cause: error, detail: error.detail });
+    return error.message.startsWith("sqlite: ")
+      ? error
+      : new HoardError(error.code, `sqlite: ${error.message}`, { cause: error, detail: error.detail });
   }
   const text =
     typeof error === "string"
       ? error
-      : ((HoardError.isInstance(error) && error.detail !== undefined ? explainSqliteFailure(error.detail) : undefined) ?? describeError(error));
+      : ((HoardError.isInstance(error) && error.detail !== undefined ? explainSqliteFailure(error.detail) : undefined) ??
+        describeError(error));
   const options = { cause: typeof error === "string" ? undefined : error, detail: HoardError.isInstance(error) ? error.detail : text };
   const { file } = context;
   if (/database (?:table )?is locked|\((?:5|6)\)$/.test(text)) {

@@ -59,9 +59,11 @@ export async function checkTarget(file: string, check: TargetCheck): Promise<Res
       await handle.close();
     }
     if (!check.replace) {
-      const objects = parseObjects(await check.query(["-readonly", "-list", "-noheader", path, objectsQuery]).catch((error: unknown) => {
-        throw toSqliteError(error, check.failure);
-      }));
+      const objects = parseObjects(
+        await check.query(["-readonly", "-list", "-noheader", path, objectsQuery]).catch((error: unknown) => {
+          throw toSqliteError(error, check.failure);
+        }),
+      );
       if (objects.length > 0) throw targetNotEmpty("sqlite", file, describeFound(objects));
     }
   }
