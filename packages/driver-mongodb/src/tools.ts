@@ -148,7 +148,7 @@ export function explainRestoreFailure(stderr: string): string {
   if (explained) parts.push(explained);
   if (nsRejected.test(stderr)) {
     parts.push(
-      "the server rejects the ns field that mongorestore adds to every index spec (as FerretDB v1 does, FerretDB#4638): the documents are restored without their indexes; hoard creates them itself unless mongorestore options choose the namespaces, else use the built-in engine (engine builtin) for this server",
+      "the server rejects the ns field that mongorestore adds to every index spec (as FerretDB v1 does, FerretDB#4638): the documents are restored without their indexes; hoard creates them itself unless mongorestore options choose the namespaces, else use the built-in engine (--mongodb-engine builtin) for this server",
     );
   }
   parts.push(
