@@ -1,3 +1,4 @@
+import type { DriverSettingsBag } from "@hoard/core/plugin";
 import { describe, expect, it } from "vitest";
 import { createDriverFromUrl, parseSqliteUrl, settings } from "../src/index.ts";
 
@@ -33,9 +34,11 @@ describe("parseSqliteUrl", () => {
 
 describe("createDriverFromUrl", () => {
   it("makes a driver from the registry's arguments, with the common --timeout as the lock timeout", () => {
-    const driver = createDriverFromUrl("sqlite:///srv/my shop.db", { connectTimeoutMs: "30s" });
+    // As text, the way a flag, the environment or a config file gives it.
+    const asText = (value: string) => ({ connectTimeoutMs: value }) as unknown as DriverSettingsBag;
+    const driver = createDriverFromUrl("sqlite:///srv/my shop.db", asText("30s"));
     expect(driver).toMatchObject({ name: "sqlite", extension: "sql", url: "sqlite:///srv/my%20shop.db" });
-    expect(() => createDriverFromUrl("sqlite:///srv/shop.db", { connectTimeoutMs: "soon" })).toThrow(
+    expect(() => createDriverFromUrl("sqlite:///srv/shop.db", asText("soon"))).toThrow(
       expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringContaining("--timeout") }),
     );
   });
