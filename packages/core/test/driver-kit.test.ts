@@ -16,6 +16,7 @@ import {
   describeFound,
   noAnswerError,
   readDriverSettings,
+  removeWhenClosed,
   runTool,
   secondsText,
   targetNotEmpty,
@@ -69,6 +70,33 @@ describe("writePrivateFile", () => {
     const missing = join(work, "no-such-parent");
     await expect(writePrivateFile(missing, "tool-", "f", "x")).rejects.toMatchObject({ code: "ENOENT" });
     expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe("removeWhenClosed", () => {
+  it("removes the file when the stream closes, and warns instead of throwing when it cannot", async () => {
+    const file = await writePrivateFile(work, "tool-", "f", "x");
+    const stream = new PassThrough();
+    removeWhenClosed(stream, file, undefined, "the file");
+    expect(existsSync(file.path)).toBe(true);
+    stream.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(existsSync(dirname(file.path))).toBe(false);
+    const messages: string[] = [];
+    const other = new PassThrough();
+    removeWhenClosed(
+      other,
+      { remove: () => Promise.reject(new Error("busy")) },
+      {
+        event: (event) => {
+          if (event.type === "log") messages.push(`${event.level}: ${event.message}`);
+        },
+      },
+      "the option file",
+    );
+    other.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(messages).toEqual(["warn: could not remove the option file: busy"]);
   });
 });
 

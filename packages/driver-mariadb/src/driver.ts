@@ -8,11 +8,11 @@ import {
   checkDumpOutput,
   connectTimeoutSecondsOf,
   type DriverSettingsBag,
-  describeError,
   describeFound,
   findExecutable,
   log,
   redactUrl,
+  removeWhenClosed,
   requireExecutable,
   runTool,
   runToolWithInput,
@@ -211,10 +211,8 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
       checked.on("close", () => {
         markConnected();
         probing.abort();
-        credentials.remove().catch((error: unknown) => {
-          log(logger, "warn", `could not remove the temporary option file: ${describeError(error)}`);
-        });
       });
+      removeWhenClosed(checked, credentials, logger, "the temporary option file");
       return { kind: "stream", stream: checked };
     },
 

@@ -70,7 +70,10 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
   const chooseTool = async (executable: string, logger: Logger | undefined): Promise<string | undefined> => {
     if (engine === "builtin") return undefined;
     if (engine === "tools") {
-      return requireExecutable([executable], 'install the MongoDB Database Tools, or use the built-in engine (--mongodb-engine builtin, or engine: "builtin" in the driver options)');
+      return requireExecutable(
+        [executable],
+        'install the MongoDB Database Tools, or use the built-in engine (--mongodb-engine builtin, or engine: "builtin" in the driver options)',
+      );
     }
     const found = await findExecutable([executable]);
     log(logger, "info", found ? `mongodb: using ${found}` : `mongodb: ${executable} not found on PATH; using the built-in engine`);

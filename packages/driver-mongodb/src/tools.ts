@@ -1,6 +1,15 @@
 import { Readable } from "node:stream";
 import type { Logger } from "@hoard/core";
-import { checkDumpOutput, type DumpCheck, log, type PrivateFile, runToolWithInput, toolOutput, writePrivateFile } from "@hoard/core/plugin";
+import {
+  checkDumpOutput,
+  type DumpCheck,
+  log,
+  type PrivateFile,
+  removeWhenClosed,
+  runToolWithInput,
+  toolOutput,
+  writePrivateFile,
+} from "@hoard/core/plugin";
 import { archiveMagicNumber } from "./archive-format.js";
 import { peekPrelude } from "./archive-reader.js";
 import { missingDatabase } from "./builtin-dump.js";
@@ -253,9 +262,7 @@ export async function toolDump(options: ToolRunOptions & { dumpOptions: readonly
       logger: options.logger,
       explainFailure: explainDumpFailure,
     });
-    output.once("close", () => {
-      configuration.remove().catch(() => {});
-    });
+    removeWhenClosed(output, configuration, options.logger, "the temporary configuration file");
     return expectArchive(output, (error) => toolError(error, options));
   } catch (error) {
     await configuration.remove();

@@ -4,11 +4,10 @@ import {
   checkDumpOutput,
   type DriverSettingsBag,
   type DumpCheck,
-  describeError,
   describeFound,
-  log,
   peekStream,
   redactUrl,
+  removeWhenClosed,
   requireExecutable,
   runTool,
   runToolWithInput,
@@ -129,11 +128,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         throw error;
       }
       const checked = checkDumpOutput(output, customFormatCheck, unreachable);
-      checked.on("close", () => {
-        environment.remove().catch((error: unknown) => {
-          log(logger ?? options.logger, "warn", `could not remove the temporary service file: ${describeError(error)}`);
-        });
-      });
+      removeWhenClosed(checked, environment, logger ?? options.logger, "the temporary service file");
       return { kind: "stream", stream: checked };
     },
 

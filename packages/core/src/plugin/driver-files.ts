@@ -1,5 +1,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { describeError } from "../errors.js";
+import { type Logger, log } from "../logger.js";
 
 /** A file only its owner can read, in a private directory of its own; `remove` deletes both. */
 export interface PrivateFile {
@@ -31,4 +34,14 @@ export async function writePrivateFile(parent: string, prefix: string, name: str
     throw error;
   }
   return { path, remove };
+}
+
+/**
+ * Removes a private file once `stream` (a dump's output) closes, whichever way it ends; a failure
+ * to remove it is logged as a warning naming `what` (`the temporary option file`), never thrown.
+ */
+export function removeWhenClosed(stream: Readable, file: Pick<PrivateFile, "remove">, logger: Logger | undefined, what: string): void {
+  stream.once("close", () => {
+    file.remove().catch((error: unknown) => log(logger, "warn", `could not remove ${what}: ${describeError(error)}`));
+  });
 }
