@@ -123,25 +123,42 @@ function formatValue(setting: SettingDeclaration, value: SettingValue): string {
   return String(value);
 }
 
-/** What to write instead, by kind: the part after the colon of `invalid --flag "x": ...`. */
-function expected(setting: SettingDeclaration): string {
+/**
+ * What to write instead, by kind: the part after the colon of `invalid --flag "x": ...`. For a
+ * number out of range, the bound it crossed; else the whole range.
+ */
+function expected(setting: SettingDeclaration, value: unknown): string {
   const minimum = setting.minimum ?? (setting.kind === "integer" ? 0 : 1);
   const { maximum } = setting;
-  const range = (format: (value: number) => string) =>
-    maximum === undefined ? ` of ${format(minimum)} or more` : ` from ${format(minimum)} to ${format(maximum)}`;
+  const parsed = numberOf(setting, value);
+  const range = (format: (bound: number) => string) => {
+    if (parsed !== undefined && parsed < minimum) return ` of ${format(minimum)} or more`;
+    if (parsed !== undefined && maximum !== undefined && parsed > maximum) return ` of ${format(maximum)} or less`;
+    return maximum === undefined ? ` of ${format(minimum)} or more` : ` from ${format(minimum)} to ${format(maximum)}`;
+  };
   switch (setting.kind) {
     case "integer":
       return `use a whole number${range(String)}`;
     case "bytes":
-      return `use a size such as 16MiB or a number of bytes${minimum > 1 || maximum !== undefined ? range(formatBytes) : ""}`;
+      return `use a size such as 16MiB or a number of bytes${minimum > 1 || maximum !== undefined ? `,${range(formatBytes)}` : ""}`;
     case "duration":
-      return `use a number and a unit (s, m, h, d, w), e.g. 30s or 1m30s${minimum > 1000 || maximum !== undefined ? range(formatDuration) : ""}`;
+      return `use a duration such as 30s or 1m30s${minimum > 1 || maximum !== undefined ? `,${range(formatDuration)}` : ""}`;
     case "boolean":
       return "use true or false";
     case "choice":
       return `use one of ${(setting.choices ?? []).join(", ")}`;
     case "string":
       return "use some text";
+  }
+}
+
+/** The number a numeric setting's value stands for, when it is one at all. */
+function numberOf(setting: SettingDeclaration, value: unknown): number | undefined {
+  try {
+    const parsed = parseSetting({ ...setting, minimum: Number.MIN_SAFE_INTEGER, maximum: undefined, check: undefined }, value);
+    return typeof parsed === "number" ? parsed : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -159,7 +176,7 @@ export function parseSettingValue(setting: SettingDeclaration, raw: unknown, sou
     // ...except a duration that does not parse, which core's duration parser explains.
     if (setting.kind === "duration" && typeof value === "string" && !isDuration(value))
       throw new UsageError(`${source}: ${describeError(error).replace(/^invalid --[\w-]+: /, "")}`);
-    throw new UsageError(`invalid ${source}${shown}: ${expected(setting)}`);
+    throw new UsageError(`invalid ${source}${shown}: ${expected(setting, value)}`);
   }
   try {
     return parseSetting(setting, value);
