@@ -17,7 +17,7 @@ import { PassThrough, type Readable, Transform, type Writable } from "node:strea
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { createGzip } from "node:zlib";
-import { startPostgres } from "../scripts/harness/index.ts";
+import { startPostgres } from "@hoard/test-harness";
 import { assertSucceeded, waitForExit } from "./child-process.ts";
 import { prepareBenchmarkDatabase } from "./generate-postgres.ts";
 import { findPlainTools, runPipeline } from "./plain-pipelines.ts";

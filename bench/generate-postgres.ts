@@ -16,9 +16,7 @@ import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { PostgresServer } from "../scripts/harness/index.ts";
-import { startPostgres } from "../scripts/harness/index.ts";
-import { findExecutable } from "../scripts/harness/paths.ts";
+import { findExecutable, type PostgresServer, startPostgres } from "@hoard/test-harness";
 import { assertSucceeded, collectStdout, waitForExit } from "./child-process.ts";
 
 /** Bump when the data changes, so databases made by an older generator are rebuilt. */

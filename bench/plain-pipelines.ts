@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { findExecutable } from "../scripts/harness/paths.ts";
+import { findExecutable } from "@hoard/test-harness";
 import { assertSucceeded, type ChildExit, waitForExit } from "./child-process.ts";
 import type { ProcessPeak } from "./process-memory.ts";
 import { ProcessMemorySampler } from "./process-memory.ts";

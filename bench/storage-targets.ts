@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { startGcs, startS3 } from "../scripts/harness/index.ts";
+import { startGcs, startS3 } from "@hoard/test-harness";
 
 /**
  * Where hoard stores the backups it makes during a benchmark. `local` (a temporary directory) is

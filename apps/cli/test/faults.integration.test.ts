@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { type SilentServer, startSilentServer } from "@hoard/test-harness";
 import { createDatabase, psql, seedSmall, snapshotSmall } from "./postgres.ts";
 import { type CliResult, collect, runCli, startCli } from "./run-cli.ts";
 

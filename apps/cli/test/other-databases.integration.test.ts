@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { runMongoCommand } from "../../../scripts/harness/index.ts";
+import { runMongoCommand } from "@hoard/test-harness";
+import { scratchName } from "@hoard/test-harness/vitest";
 import { runCli } from "./run-cli.ts";
 
 const run = promisify(execFile);
@@ -43,7 +43,7 @@ describe("MariaDB from the command line", () => {
     url.pathname = `/${database}`;
     return url.toString();
   };
-  const source = `hoard_cli_${randomBytes(4).toString("hex")}`;
+  const source = scratchName("hoard_cli");
   const target = `${source}_copy`;
 
   afterAll(async () => {
@@ -72,7 +72,7 @@ describe("MariaDB from the command line", () => {
 
 describe("MongoDB (FerretDB) from the command line", () => {
   const mongo = inject("mongo");
-  const database = `hoard_cli_${randomBytes(4).toString("hex")}`;
+  const database = scratchName("hoard_cli");
   const urlOf = (name: string) => `mongodb://${mongo.host}:${mongo.port}/${name}`;
 
   it("backs up and restores with mongodb:// URLs", async () => {

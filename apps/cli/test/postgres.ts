@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import { testPostgres } from "@hoard/test-harness/vitest";
 
 const run = promisify(execFile);
 
@@ -23,10 +23,10 @@ export function databaseUrl(serverUrl: string, database: string): string {
   return url.toString();
 }
 
+/** Creates a scratch database (`hoard_cli_<run tag>_<random>`, dropped by the harness at the end of the run) and returns its URL. */
 export async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `hoard_cli_${randomBytes(5).toString("hex")}`;
-  await psql(serverUrl, `CREATE DATABASE ${name}`);
-  return databaseUrl(serverUrl, name);
+  const created = await testPostgres(serverUrl).createScratchDatabase("hoard_cli");
+  return databaseUrl(serverUrl, decodeURIComponent(new URL(created).pathname.slice(1)));
 }
 
 /** A small database with a sequence in use, to prove a CLI round trip. */

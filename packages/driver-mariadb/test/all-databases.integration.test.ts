@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, restore } from "@hoard/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type MariadbServer, startMariadb } from "../../../scripts/harness/index.ts";
+import { type MariadbServer, startMariadb } from "@hoard/test-harness";
 import { createMariadbDriver } from "../src/index.ts";
 import { accountUrl, createDatabase, databaseUrl, runSql } from "./mariadb.ts";
 

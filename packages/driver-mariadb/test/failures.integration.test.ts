@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { backup, createLocalStorage, type Driver, HoardError, restore, type Storage } from "@hoard/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { freePort } from "../../../scripts/harness/index.ts";
+import { freePort } from "@hoard/test-harness";
 import { createMariadbDriver } from "../src/index.ts";
 import {
   accountUrl,

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import type { Storage } from "@hoard/core";
+import { scratchName } from "@hoard/test-harness/vitest";
 
 /** Runs the mariadb client with SQL on stdin, the URL's password in MYSQL_PWD (tests only), and returns its output. */
 export async function runSql(url: string, sql: string, options: { columnNames?: boolean; database?: string | null } = {}): Promise<string> {
@@ -66,8 +67,11 @@ export function identifier(name: string): string {
   return `\`${name.replaceAll("`", "``")}\``;
 }
 
-/** Creates an empty utf8mb4 database and returns its URL (same account as `serverUrl`). */
-export async function createDatabase(serverUrl: string, name = randomName("hoard_mdb")): Promise<string> {
+/**
+ * Creates an empty utf8mb4 database and returns its URL (same account as `serverUrl`). The default
+ * name is a scratch name (`hoard_mdb_<run tag>_<random>`) that the harness drops at the end of the run.
+ */
+export async function createDatabase(serverUrl: string, name = scratchName("hoard_mdb")): Promise<string> {
   await runSql(serverUrl, `CREATE DATABASE ${identifier(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`, { database: null });
   return databaseUrl(serverUrl, name);
 }
@@ -88,8 +92,9 @@ export interface TestAccount {
 export const awkwardPassword = `p@ss:w/rd "quoted" 'single' #hash \\back\\slash ö ✓ =;`;
 
 export async function createAccount(adminUrl: string, password = awkwardPassword): Promise<TestAccount> {
-  const user = randomName("hoard_user");
-  const databasePrefix = `${randomName("hoard_own")}_`;
+  // Scratch names: the harness drops the account and its databases at the end of the run if drop() did not.
+  const user = scratchName("hoard_user");
+  const databasePrefix = `${scratchName("hoard_own")}_`;
   const literal = (text: string) => `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
   await runSql(
     adminUrl,

@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { backup, createLocalStorage, restore, type Storage } from "@hoard/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { findExecutable } from "../../../scripts/harness/paths.ts";
+import { findExecutable } from "@hoard/test-harness";
 import { createDriverFromUrl, createMariadbDriver } from "../src/index.ts";
 import {
   accountUrl,

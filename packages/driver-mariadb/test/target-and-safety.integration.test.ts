@@ -5,7 +5,7 @@ import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, HoardError, restore, type Storage } from "@hoard/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { type SilentServer, startSilentServer } from "@hoard/test-harness";
 import { createMariadbDriver, parseMariadbUrl } from "../src/index.ts";
 import {
   accountUrl,

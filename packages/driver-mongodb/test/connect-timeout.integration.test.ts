@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { type Driver, isHoardError } from "@hoard/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { type SilentServer, startSilentServer } from "@hoard/test-harness";
 import { encodeNamespaceHeader, encodePrelude, encodeTerminator } from "../src/archive-writer.ts";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createDriverFromUrl, createMongoDriver } from "../src/index.ts";

@@ -1,15 +1,4 @@
-import type { TestProject } from "vitest/node";
-import { startPostgres } from "../../../scripts/harness/index.ts";
+import { setupServers } from "@hoard/test-harness/setup";
 
-declare module "vitest" {
-  interface ProvidedContext {
-    postgres: { url: string };
-  }
-}
-
-/** Starts (or finds) the PostgreSQL server the tests use; databases are created per test. */
-export default async function setup(project: TestProject) {
-  const postgres = await startPostgres();
-  project.provide("postgres", { url: postgres.url });
-  return () => postgres.stop();
-}
+/** Starts (or finds) the PostgreSQL server the tests use; each test creates its own scratch databases, dropped at teardown. */
+export default setupServers({ servers: ["postgres"] });

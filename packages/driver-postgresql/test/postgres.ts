@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import { testPostgres } from "@hoard/test-harness/vitest";
 
 const run = promisify(execFile);
 
@@ -46,11 +46,13 @@ export function databaseUrl(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-/** Creates a database with a random name on the server of `serverUrl` and returns its URL. */
+/**
+ * Creates a scratch database (`hoard_pg_<run tag>_<random>`, dropped by the harness at the end of
+ * the run) on the server of `serverUrl` and returns its URL.
+ */
 export async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `hoard_pg_${randomBytes(5).toString("hex")}`;
-  await psql(serverUrl, `CREATE DATABASE ${name}`);
-  return databaseUrl(serverUrl, name);
+  const created = await testPostgres(serverUrl).createScratchDatabase("hoard_pg");
+  return databaseUrl(serverUrl, decodeURIComponent(new URL(created).pathname.slice(1)));
 }
 
 export async function dropDatabase(url: string): Promise<void> {

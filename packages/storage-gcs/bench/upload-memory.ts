@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { startGcs } from "../../../scripts/harness/index.ts";
+import { startGcs } from "@hoard/test-harness";
 
 const mebibytes = Number(process.argv[2] ?? 1024);
 const chunkMebibytes = process.argv[3] === undefined ? undefined : Number(process.argv[3]);

@@ -3,11 +3,10 @@ import { PassThrough, Readable } from "node:stream";
 import { isHoardError, type Storage } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { type SilentServer, startSilentServer, startTcpProxy, type TcpProxy, type TcpProxyOptions } from "@hoard/test-harness";
 import { createGcsStorage, createStorageFromUrl, type GcsStorageOptions } from "../src/index.ts";
 import { createBucket, emulator, objectNames } from "./emulator.ts";
 import { type RecordedRequest, startRecordingProxy } from "./recording-proxy.ts";
-import { startTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy.ts";
 
 const chunk = 256 * 1024;
 const mebibyte = 1024 * 1024;

@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startS3 } from "../../../scripts/harness/index.ts";
+import { startS3 } from "@hoard/test-harness";
 
 const mebibyte = 1024 * 1024;
 const { values } = parseArgs({

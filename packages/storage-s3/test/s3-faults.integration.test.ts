@@ -4,10 +4,9 @@ import { CreateMultipartUploadCommand, ListObjectsV2Command } from "@aws-sdk/cli
 import { isHoardError, type Storage } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { type SilentServer, startSilentServer } from "../../../scripts/harness/index.ts";
+import { type SilentServer, startSilentServer, startTcpProxy, type TcpProxy } from "@hoard/test-harness";
 import { createS3Storage, createStorageFromUrl, type S3StorageOptions } from "../src/index.ts";
 import { connection, createBucket, openMultipartUploads, type RecordedRequest, startRecordingProxy, testClient } from "./helpers.ts";
-import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 
 const mebibyte = 1024 * 1024;
 const stoppers: Array<() => Promise<void>> = [];

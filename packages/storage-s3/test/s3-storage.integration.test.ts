@@ -4,7 +4,7 @@ import { HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { isHoardError, openStorage, type Storage } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { freePort } from "../../../scripts/harness/index.ts";
+import { freePort } from "@hoard/test-harness";
 import { createS3Storage, createStorageFromUrl, type S3StorageOptions } from "../src/index.ts";
 import { connection, createBucket, openMultipartUploads, type RecordedRequest, startRecordingProxy, testClient } from "./helpers.ts";
 

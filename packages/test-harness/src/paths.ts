@@ -5,9 +5,9 @@ import { fileURLToPath } from "node:url";
 /** Binaries that scripts/install-tools.sh builds into `.cache/bin`. */
 export type ToolName = "mongodump" | "mongorestore" | "versitygw" | "fake-gcs-server" | "ferretdb";
 
-/** Absolute path of the repository root (two levels above this file). */
+/** Absolute path of the repository root (packages/test-harness/src is three levels below it). */
 export function repoRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  return resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 }
 
 /** Absolute path of a tool in `.cache/bin`, whether or not it has been built yet. */

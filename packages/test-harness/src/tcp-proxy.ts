@@ -1,4 +1,5 @@
 import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net";
+import { loopbackHost } from "./network.ts";
 
 /** A TCP proxy on loopback in front of a server, which a test can slow down or cut. */
 export interface TcpProxy {
@@ -83,10 +84,10 @@ export async function startTcpProxy(target: string, options: TcpProxyOptions = {
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, loopbackHost, resolve));
   const address = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: `http://${loopbackHost}:${address.port}`,
     bytesUp: () => up,
     bytesDown: () => down,
     cut() {

@@ -13,12 +13,12 @@ import {
   waitUntil,
 } from "./process.ts";
 import type { RunningServer, ServerOrigin } from "./server.ts";
+import { isTestName, scratchName } from "./scratch.ts";
 import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 
-/** A MariaDB server to run tests against. */
-export interface MariadbServer extends RunningServer {
-  origin: ServerOrigin;
+/** A MariaDB server to talk to: from {@link startMariadb}, or from a URL with {@link connectMariadb}. */
+export interface MariadbClient {
   host: string;
   port: number;
   user: string;
@@ -35,10 +35,31 @@ export interface MariadbServer extends RunningServer {
   clientArguments(): string[];
   /** process.env plus MYSQL_PWD when the server has a password. */
   clientEnvironment(): NodeJS.ProcessEnv;
+  /**
+   * Runs SQL with the mariadb client (no option files, batch mode, no column names) in a database
+   * (default none) and returns its output.
+   */
+  query(sql: string, database?: string): Promise<string>;
   /** Creates a utf8mb4 database (default name `hoard_test_<random>`) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /**
+   * Creates a utf8mb4 database named `<prefix>_<run tag>_<random>` and returns its URL: the run's
+   * teardown drops it. Needs the client to know its run's tag.
+   */
+  createScratchDatabase(prefix?: string): Promise<string>;
   /** Drops a database. No error when it does not exist. */
   dropDatabase(name: string): Promise<void>;
+  /** Names of the databases that hoard's tests own (`hoard_*`), whichever run made them. */
+  testDatabases(): Promise<string[]>;
+  /** Accounts that hoard's tests own (user `hoard_*`), whichever run made them. */
+  testUsers(): Promise<Array<{ user: string; host: string }>>;
+  /** Drops an account. No error when it does not exist. */
+  dropUser(user: string, host: string): Promise<void>;
+}
+
+/** A MariaDB server to run tests against. */
+export interface MariadbServer extends MariadbClient, RunningServer {
+  origin: ServerOrigin;
 }
 
 interface MariadbConnection {
@@ -112,12 +133,27 @@ function clientPath(): string {
 }
 
 /** Runs SQL with the mariadb client (no option files, batch mode) and returns its output. */
-async function runSql(connection: MariadbConnection, sql: string): Promise<string> {
+async function runSql(connection: MariadbConnection, sql: string, database?: string): Promise<string> {
+  const databaseArguments = database === undefined || database === "" ? [] : [`--database=${database}`];
   return runCommandOrThrow(
     clientPath(),
-    ["--no-defaults", ...clientArguments(connection), "--batch", "--skip-column-names", "--execute", sql],
+    [
+      "--no-defaults",
+      ...clientArguments(connection),
+      "--batch",
+      "--skip-column-names",
+      "--default-character-set=utf8mb4",
+      ...databaseArguments,
+      "--execute",
+      sql,
+    ],
     { env: clientEnvironment(connection), timeoutMs: 60_000 },
   );
+}
+
+/** A string literal for SQL in tests. */
+function literal(text: string): string {
+  return `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
 }
 
 async function mariadbAnswers(connection: MariadbConnection): Promise<boolean> {
@@ -129,15 +165,26 @@ async function mariadbAnswers(connection: MariadbConnection): Promise<boolean> {
   return result.exitCode === 0 && result.stdout.trim() === "1";
 }
 
-function mariadbServer(connection: MariadbConnection, origin: ServerOrigin, shutdown: () => Promise<void>): MariadbServer {
-  const createdDatabases = new Set<string>();
-  const dropDatabase = async (name: string): Promise<void> => {
+/**
+ * A client for the MariaDB server of a URL (e.g. the one a global setup provided). With a run tag,
+ * createScratchDatabase makes databases that the run's teardown drops.
+ */
+export function connectMariadb(url: string, options: { runTag?: string | undefined } = {}): MariadbClient {
+  return mariadbClient(parseMariadbUrl(url), options.runTag, () => {});
+}
+
+function mariadbClient(
+  connection: MariadbConnection,
+  runTag: string | undefined,
+  onCreated: (name: string, created: boolean) => void,
+): MariadbClient {
+  const createDatabase = async (name = randomName("hoard_test")): Promise<string> => {
     assertPlainIdentifier(name);
-    await runSql(connection, `DROP DATABASE IF EXISTS \`${name}\``);
-    createdDatabases.delete(name);
+    await runSql(connection, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+    onCreated(name, true);
+    return formatMariadbUrl(connection, name);
   };
   return {
-    origin,
     host: connection.host,
     port: connection.port,
     user: connection.user,
@@ -146,17 +193,49 @@ function mariadbServer(connection: MariadbConnection, origin: ServerOrigin, shut
     databaseUrl: (database) => formatMariadbUrl(connection, database),
     clientArguments: () => clientArguments(connection),
     clientEnvironment: () => clientEnvironment(connection),
-    async createDatabase(name = randomName("hoard_test")) {
-      assertPlainIdentifier(name);
-      await runSql(connection, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
-      createdDatabases.add(name);
-      return formatMariadbUrl(connection, name);
+    query: (sql, database) => runSql(connection, sql, database),
+    createDatabase,
+    createScratchDatabase(prefix = "hoard_test") {
+      if (runTag === undefined) {
+        throw new Error("createScratchDatabase needs the run's tag: connectMariadb(url, { runTag })");
+      }
+      return createDatabase(scratchName(prefix, runTag));
     },
-    dropDatabase,
+    async dropDatabase(name) {
+      await runSql(connection, `DROP DATABASE IF EXISTS \`${name.replaceAll("`", "``")}\``);
+      onCreated(name, false);
+    },
+    async testDatabases() {
+      const output = await runSql(connection, "SHOW DATABASES LIKE 'hoard%'");
+      return output.split("\n").filter(isTestName).sort();
+    },
+    async testUsers() {
+      const output = await runSql(connection, "SELECT User, Host FROM mysql.user WHERE User LIKE 'hoard%' ORDER BY 1, 2");
+      return output
+        .split("\n")
+        .map((line) => line.split("\t"))
+        .filter(([user]) => user !== undefined && isTestName(user))
+        .map(([user = "", host = ""]) => ({ user, host }));
+    },
+    async dropUser(user, host) {
+      await runSql(connection, `DROP USER IF EXISTS ${literal(user)}@${literal(host)}`);
+    },
+  };
+}
+
+function mariadbServer(connection: MariadbConnection, origin: ServerOrigin, shutdown: () => Promise<void>): MariadbServer {
+  const createdDatabases = new Set<string>();
+  const client = mariadbClient(connection, undefined, (name, created) => {
+    if (created) createdDatabases.add(name);
+    else createdDatabases.delete(name);
+  });
+  return {
+    ...client,
+    origin,
     stop: stopOnce(async () => {
       if (origin !== "throwaway") {
         for (const name of [...createdDatabases]) {
-          await dropDatabase(name);
+          await client.dropDatabase(name);
         }
       }
       await shutdown();

@@ -2,10 +2,11 @@
  * Starts every test server, does one real operation against each, prints "OK <server>" per
  * server and stops them all. Exits with 1 on the first failure.
  *
- *   npx --yes tsx@4 scripts/harness/smoke.ts
- *   HOARD_TEST_POSTGRES=throwaway HOARD_TEST_MARIADB=throwaway npx --yes tsx@4 scripts/harness/smoke.ts
+ *   pnpm --filter @hoard/test-harness smoke
+ *   HOARD_TEST_POSTGRES=throwaway HOARD_TEST_MARIADB=throwaway pnpm --filter @hoard/test-harness smoke
  */
 
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { GcsServer, MariadbServer, MongoServer, PostgresServer, RunningServer, S3Server } from "./index.ts";
 import { hasTool, startGcs, startMariadb, startMongo, startPostgres, startS3, toolPath } from "./index.ts";
 import { findExecutable } from "./paths.ts";
@@ -65,19 +66,16 @@ async function checkMariadb(mariadb: MariadbServer): Promise<void> {
 async function checkS3(s3: S3Server): Promise<void> {
   const bucket = await s3.createBucket();
   const key = "smoke/hello.txt";
-  const put = await s3.request("PUT", `/${bucket}/${key}`, "hello from hoard");
-  const putReply = await put.text();
-  expect(put.ok, () => `PutObject: HTTP ${put.status} ${putReply}`);
-  const get = await s3.request("GET", `/${bucket}/${key}`);
-  const body = await get.text();
-  expect(get.ok && body === "hello from hoard", () => `GetObject: HTTP ${get.status} ${body}`);
-  const list = await s3.request("GET", `/${bucket}?list-type=2`);
-  const listing = await list.text();
-  expect(list.ok && listing.includes(`<Key>${key}</Key>`), () => `ListObjectsV2: HTTP ${list.status} ${listing}`);
+  const client = s3.client();
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "hello from hoard" }));
+  const body = await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString();
+  expect(body === "hello from hoard", () => `GetObject returned ${JSON.stringify(body)}`);
+  const listing = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+  expect(listing.Contents?.some((object) => object.Key === key) === true, () => `ListObjectsV2 returned ${toJson(listing.Contents)}`);
   const unsigned = await fetch(`${s3.endpoint}/${bucket}/${key}`);
   await unsigned.arrayBuffer();
   expect(unsigned.status === 403, () => `an unsigned GET should be refused, got HTTP ${unsigned.status}`);
-  ok("s3", `${s3.endpoint}: signed CreateBucket ${bucket}, PutObject, GetObject, ListObjectsV2; unsigned GET refused`);
+  ok("s3", `${s3.endpoint}: CreateBucket ${bucket}, PutObject, GetObject, ListObjectsV2 through the AWS SDK; unsigned GET refused`);
 }
 
 async function checkGcs(gcs: GcsServer): Promise<void> {

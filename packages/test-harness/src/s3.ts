@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { SignableRequest } from "./aws-signature.ts";
-import { signedFetch } from "./aws-signature.ts";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { acceptsConnections, freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
 import type { ManagedProcess } from "./process.ts";
@@ -10,20 +9,40 @@ import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUnt
 import type { RunningServer } from "./server.ts";
 import { randomName, stopOnce } from "./server.ts";
 
-/** An S3-compatible server (versitygw, posix backend) on loopback. Use path-style addressing. */
-export interface S3Server extends RunningServer {
+/** How to reach an S3-compatible server: plain data, so it can cross into test workers. */
+export interface S3Connection {
   /** http://127.0.0.1:PORT */
   endpoint: string;
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
-  /** Creates a bucket with a signed CreateBucket request (default name `hoard-test-<random>`). */
+}
+
+/** An S3-compatible server (versitygw, posix backend) on loopback. Use path-style addressing. */
+export interface S3Server extends RunningServer, S3Connection {
+  /** An AWS SDK client on this server (path-style, root credentials), made on first use; stop() destroys it. */
+  client(): S3Client;
+  /** Creates a bucket with CreateBucket (default name `hoard-test-<random>`). */
   createBucket(name?: string): Promise<string>;
-  /** Sends a SigV4-signed request; `path` is the path-style path with query, e.g. "/bucket?list-type=2". */
-  request(method: string, path: string, body?: string | Uint8Array): Promise<Response>;
 }
 
 const region = "us-east-1";
+
+/** An AWS SDK client on an S3-compatible test server: path-style addressing, the server's credentials. */
+export function s3Client(connection: S3Connection): S3Client {
+  return new S3Client({
+    endpoint: connection.endpoint,
+    region: connection.region,
+    credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
+    forcePathStyle: true,
+  });
+}
+
+/** Creates a bucket through the AWS SDK and returns its name (default `hoard-test-<random>`). */
+export async function createS3Bucket(client: S3Client, name = randomName("hoard-test", "-")): Promise<string> {
+  await client.send(new CreateBucketCommand({ Bucket: name }));
+  return name;
+}
 
 /**
  * Starts versitygw (`.cache/bin/versitygw`, built by scripts/install-tools.sh) with the posix
@@ -54,28 +73,19 @@ export async function startS3(): Promise<S3Server> {
     await waitUntil(`versitygw accepts connections on ${address}`, () => acceptsConnections(loopbackHost, port), {
       server,
     });
-    const endpoint = `http://${loopbackHost}:${port}`;
-    const credentials = { accessKeyId, secretAccessKey, region };
-    const request = (method: string, path: string, body?: string | Uint8Array): Promise<Response> => {
-      const signable: SignableRequest = { method, url: `${endpoint}${path}`, body };
-      return signedFetch(signable, credentials);
+    const connection: S3Connection = { endpoint: `http://${loopbackHost}:${port}`, region, accessKeyId, secretAccessKey };
+    let client: S3Client | undefined;
+    const getClient = (): S3Client => {
+      client ??= s3Client(connection);
+      return client;
     };
     const running = server;
     return {
-      endpoint,
-      region,
-      accessKeyId,
-      secretAccessKey,
-      request,
-      async createBucket(name = randomName("hoard-test", "-")) {
-        const response = await request("PUT", `/${encodeURIComponent(name)}`);
-        if (!response.ok) {
-          throw new Error(`CreateBucket ${name} failed: HTTP ${response.status} ${await response.text()}`);
-        }
-        await response.arrayBuffer();
-        return name;
-      },
+      ...connection,
+      client: getClient,
+      createBucket: (name) => createS3Bucket(getClient(), name),
       stop: stopOnce(async () => {
+        client?.destroy();
         await running.stop({ signal: "SIGTERM", timeoutMs: 10_000 });
         await removeTemporaryDirectory(directory);
       }),

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import type { BsonDocument } from "./mongo-wire.ts";
-import { runMongoCommand } from "./mongo-wire.ts";
+import type { Document } from "mongodb";
+import { MongoClient } from "mongodb";
 import { freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
 import type { PostgresServer } from "./postgres.ts";
@@ -8,20 +8,34 @@ import { startPostgres } from "./postgres.ts";
 import type { ManagedProcess } from "./process.ts";
 import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
 import type { RunningServer } from "./server.ts";
+import { isTestName, scratchName } from "./scratch.ts";
 import { randomName, stopOnce } from "./server.ts";
 
-/** A MongoDB-compatible server: FerretDB on PostgreSQL, or the one in HOARD_TEST_MONGODB_URL. */
-export interface MongoServer extends RunningServer {
-  origin: "environment" | "throwaway";
+/** A MongoDB-compatible server to talk to: from {@link startMongo}, or from a URL with {@link connectMongo}. */
+export interface MongoClientOfTests {
   /** mongodb://127.0.0.1:PORT/ */
   url: string;
   host: string;
   port: number;
   /**
-   * Runs one command with a minimal OP_MSG client (no driver, no authentication) and returns the
-   * reply; throws unless ok is 1. For checks such as `{ listDatabases: 1, nameOnly: true }`.
+   * Runs one command with the official driver (database default `admin`) and returns the reply;
+   * throws unless ok is 1. For checks such as `{ listDatabases: 1, nameOnly: true }`.
    */
-  command(command: BsonDocument, database?: string): Promise<BsonDocument>;
+  command(command: Document, database?: string): Promise<Document>;
+  /**
+   * A database name `<prefix>_<run tag>_<random>` (MongoDB creates databases on first write): the
+   * run's teardown drops it. Needs the client to know its run's tag.
+   */
+  scratchDatabaseName(prefix?: string): string;
+  /** Drops a database. No error when it does not exist. */
+  dropDatabase(name: string): Promise<void>;
+  /** Names of the databases that hoard's tests own (`hoard_*`), whichever run made them. */
+  testDatabases(): Promise<string[]>;
+}
+
+/** A MongoDB-compatible server: FerretDB on PostgreSQL, or the one in HOARD_TEST_MONGODB_URL. */
+export interface MongoServer extends MongoClientOfTests, RunningServer {
+  origin: "environment" | "throwaway";
 }
 
 /** A FerretDB this harness started: a {@link MongoServer} that can also be killed. */
@@ -49,17 +63,69 @@ export async function startMongo(postgres?: PostgresServer): Promise<MongoServer
 }
 
 function configuredMongo(url: string): MongoServer {
+  return { ...connectMongo(url), origin: "environment", stop: async () => {} };
+}
+
+/**
+ * A client for the MongoDB-compatible server of a URL (e.g. the one a global setup provided). With
+ * a run tag, scratchDatabaseName gives names that the run's teardown drops.
+ */
+export function connectMongo(url: string, options: { runTag?: string | undefined } = {}): MongoClientOfTests {
   const firstHost = new URL(url.replace(/^mongodb(\+srv)?:\/\//, "http://").replace(/,[^/]*/, ""));
-  const host = firstHost.hostname;
-  const port = firstHost.port === "" ? 27017 : Number(firstHost.port);
+  const command = (request: Document, database?: string): Promise<Document> => mongoCommand(url, request, { database });
   return {
-    origin: "environment",
     url,
-    host,
-    port,
-    command: (command, database) => runMongoCommand(host, port, command, { database }),
-    stop: async () => {},
+    host: firstHost.hostname,
+    port: firstHost.port === "" ? 27017 : Number(firstHost.port),
+    command,
+    scratchDatabaseName(prefix = "hoard_test") {
+      if (options.runTag === undefined) {
+        throw new Error("scratchDatabaseName needs the run's tag: connectMongo(url, { runTag })");
+      }
+      return scratchName(prefix, options.runTag);
+    },
+    async dropDatabase(name) {
+      await command({ dropDatabase: 1 }, name);
+    },
+    async testDatabases() {
+      const reply = await command({ listDatabases: 1, nameOnly: true });
+      const databases = (reply.databases ?? []) as Array<{ name: string }>;
+      return databases.map((database) => database.name).filter(isTestName).sort();
+    },
   };
+}
+
+/**
+ * Runs one command on a MongoDB-compatible server with the official driver over a connection of
+ * its own (closed afterwards) and returns the reply; throws unless ok is 1.
+ */
+export async function mongoCommand(
+  url: string,
+  command: Document,
+  options: { database?: string | undefined; timeoutMs?: number | undefined } = {},
+): Promise<Document> {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const client = new MongoClient(url, {
+    directConnection: !url.startsWith("mongodb+srv:"),
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
+    socketTimeoutMS: 60_000,
+  });
+  try {
+    return await client.db(options.database ?? "admin").command(command);
+  } finally {
+    await client.close();
+  }
+}
+
+/** {@link mongoCommand} on `mongodb://host:port/`. */
+export function runMongoCommand(
+  host: string,
+  port: number,
+  command: Document,
+  options: { database?: string | undefined; timeoutMs?: number | undefined } = {},
+): Promise<Document> {
+  return mongoCommand(`mongodb://${host}:${port}/`, command, options);
 }
 
 /**
@@ -96,20 +162,15 @@ export async function startFerretdb(givenPostgres?: PostgresServer): Promise<Fer
       logPath: join(directory, "ferretdb.log"),
       cwd: directory,
     });
-    const ask = (request: BsonDocument, name?: string): Promise<BsonDocument> =>
-      runMongoCommand(loopbackHost, port, request, { database: name });
     await waitUntil(
       `FerretDB on ${loopbackHost}:${port} lists databases`,
-      async () => (await ask({ listDatabases: 1, nameOnly: true })).ok === 1,
+      async () => (await runMongoCommand(loopbackHost, port, { listDatabases: 1, nameOnly: true }, { timeoutMs: 1_000 })).ok === 1,
       { server, intervalMs: 200 },
     );
     const running = server;
     return {
+      ...connectMongo(`mongodb://${loopbackHost}:${port}/`),
       origin: "throwaway",
-      url: `mongodb://${loopbackHost}:${port}/`,
-      host: loopbackHost,
-      port,
-      command: ask,
       kill: async () => {
         await running.stop({ signal: "SIGKILL", timeoutMs: 5_000 });
       },

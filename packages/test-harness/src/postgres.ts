@@ -14,12 +14,12 @@ import {
   waitUntil,
 } from "./process.ts";
 import type { RunningServer, ServerOrigin } from "./server.ts";
+import { isTestName, scratchName } from "./scratch.ts";
 import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 
-/** A PostgreSQL server to run tests against. */
-export interface PostgresServer extends RunningServer {
-  origin: ServerOrigin;
+/** A PostgreSQL server to talk to: from {@link startPostgres}, or from a URL with {@link connectPostgres}. */
+export interface PostgresClient {
   host: string;
   port: number;
   user: string;
@@ -31,10 +31,27 @@ export interface PostgresServer extends RunningServer {
   databaseUrl(database: string): string;
   /** Environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) for psql, pg_dump and pg_restore. */
   clientEnvironment(database?: string): NodeJS.ProcessEnv;
+  /**
+   * Runs SQL with psql (no psqlrc, stop at the first error, unaligned tuples only) in a database
+   * (default the maintenance one) and returns its output.
+   */
+  query(sql: string, database?: string): Promise<string>;
   /** Creates a database (default name `hoard_test_<random>`) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /**
+   * Creates a database named `<prefix>_<run tag>_<random>` and returns its URL: the run's teardown
+   * drops it. Needs the client to know its run's tag.
+   */
+  createScratchDatabase(prefix?: string): Promise<string>;
   /** Drops a database, disconnecting its sessions. No error when it does not exist. */
   dropDatabase(name: string): Promise<void>;
+  /** Names of the databases that hoard's tests own (`hoard_*`), whichever run made them. */
+  testDatabases(): Promise<string[]>;
+}
+
+/** A PostgreSQL server to run tests against. */
+export interface PostgresServer extends PostgresClient, RunningServer {
+  origin: ServerOrigin;
 }
 
 interface PostgresConnection {
@@ -134,15 +151,27 @@ async function postgresAnswers(connection: PostgresConnection): Promise<boolean>
   return result.exitCode === 0 && result.stdout.trim() === "1";
 }
 
-function postgresServer(connection: PostgresConnection, origin: ServerOrigin, shutdown: () => Promise<void>): PostgresServer {
-  const createdDatabases = new Set<string>();
-  const dropDatabase = async (name: string): Promise<void> => {
+/**
+ * A client for the PostgreSQL server of a URL (e.g. the one a global setup provided), trust or
+ * password auth from the URL. With a run tag, createScratchDatabase makes databases that the run's
+ * teardown drops.
+ */
+export function connectPostgres(url: string, options: { runTag?: string | undefined } = {}): PostgresClient {
+  return postgresClient(parsePostgresUrl(url), options.runTag, () => {});
+}
+
+function postgresClient(
+  connection: PostgresConnection,
+  runTag: string | undefined,
+  onCreated: (name: string, created: boolean) => void,
+): PostgresClient {
+  const createDatabase = async (name = randomName("hoard_test")): Promise<string> => {
     assertPlainIdentifier(name);
-    await runSql(connection, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    createdDatabases.delete(name);
+    await runSql(connection, `CREATE DATABASE "${name}"`);
+    onCreated(name, true);
+    return formatPostgresUrl(connection, name);
   };
   return {
-    origin,
     host: connection.host,
     port: connection.port,
     user: connection.user,
@@ -150,17 +179,39 @@ function postgresServer(connection: PostgresConnection, origin: ServerOrigin, sh
     url: formatPostgresUrl(connection, connection.maintenanceDatabase),
     databaseUrl: (database) => formatPostgresUrl(connection, database),
     clientEnvironment: (database) => clientEnvironment(connection, database ?? connection.maintenanceDatabase),
-    async createDatabase(name = randomName("hoard_test")) {
-      assertPlainIdentifier(name);
-      await runSql(connection, `CREATE DATABASE "${name}"`);
-      createdDatabases.add(name);
-      return formatPostgresUrl(connection, name);
+    query: (sql, database) => runSql(connection, sql, database),
+    createDatabase,
+    createScratchDatabase(prefix = "hoard_test") {
+      if (runTag === undefined) {
+        throw new Error("createScratchDatabase needs the run's tag: connectPostgres(url, { runTag })");
+      }
+      return createDatabase(scratchName(prefix, runTag));
     },
-    dropDatabase,
+    async dropDatabase(name) {
+      assertPlainIdentifier(name);
+      await runSql(connection, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      onCreated(name, false);
+    },
+    async testDatabases() {
+      const output = await runSql(connection, "SELECT datname FROM pg_database WHERE datname LIKE 'hoard%' ORDER BY 1");
+      return output.split("\n").filter(isTestName);
+    },
+  };
+}
+
+function postgresServer(connection: PostgresConnection, origin: ServerOrigin, shutdown: () => Promise<void>): PostgresServer {
+  const createdDatabases = new Set<string>();
+  const client = postgresClient(connection, undefined, (name, created) => {
+    if (created) createdDatabases.add(name);
+    else createdDatabases.delete(name);
+  });
+  return {
+    ...client,
+    origin,
     stop: stopOnce(async () => {
       if (origin !== "throwaway") {
         for (const name of [...createdDatabases]) {
-          await dropDatabase(name);
+          await client.dropDatabase(name);
         }
       }
       await shutdown();
