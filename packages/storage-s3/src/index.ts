@@ -3,6 +3,7 @@
  * Ceph, Cloudflare R2, ...). The registry in @hoard/core loads it for `s3://bucket/prefix` URLs.
  */
 
-export { createStorageFromUrl, parseByteSize, type S3StorageSettings, s3OptionsFromUrl } from "./from-url.js";
-export type { S3Credentials, S3StorageOptions } from "./s3-options.js";
-export { createS3Storage } from "./s3-storage.js";
+export { parseByteSize } from "@hoard/core/plugin";
+export { type S3Credentials, type S3StorageOptions, type S3StorageSettings, s3OptionsFromUrl } from "./options.js";
+export { settings } from "./settings.js";
+export { createS3Storage, createStorageFromUrl } from "./storage.js";

@@ -7,8 +7,8 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { HoardError } from "@hoard/core";
-import { httpStatusOf } from "./s3-errors.js";
-import { maximumParts } from "./s3-options.js";
+import { httpStatusOf } from "./errors.js";
+import { maximumParts } from "./options.js";
 
 /** A server-side copy of one object, part by part. */
 export interface MultipartCopy {

@@ -1,6 +1,6 @@
 import { S3ServiceException } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
-import { type ErrorContext, toS3Error } from "../src/s3-errors.ts";
+import { type ErrorContext, toS3Error } from "../src/errors.ts";
 
 // What the AWS SDK throws, built the way its deserializers build it, for the cases versitygw
 // (running as root, without IAM) cannot produce: AccessDenied, region redirects, expired tokens.

@@ -1,6 +1,6 @@
 import { S3Client } from "@aws-sdk/client-s3";
-import { isSilence } from "./s3-errors.js";
-import type { ResolvedOptions } from "./s3-options.js";
+import { isSilence } from "./errors.js";
+import type { ResolvedOptions } from "./options.js";
 
 type AnyRetryStrategy = Awaited<ReturnType<S3Client["config"]["retryStrategy"]>>;
 type RetryStrategyV2 = Extract<AnyRetryStrategy, { refreshRetryTokenForRetry: unknown }>;

@@ -1,4 +1,4 @@
-import { PassThrough, Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   AbortMultipartUploadCommand,
@@ -13,12 +13,22 @@ import {
   type StorageClass,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import type { DownloadOptions, RequestOptions, Storage, StorageObject, SweepOptions, SweptItem, UploadOptions } from "@hoard/core";
-import { checkKey, HoardError, toHoardError } from "@hoard/core";
+import type {
+  DownloadOptions,
+  RequestOptions,
+  Storage,
+  StorageObject,
+  StorageSettings,
+  SweepOptions,
+  SweptItem,
+  UploadOptions,
+} from "@hoard/core";
+import { HoardError } from "@hoard/core";
+import { byteCounter, existsVia, guardDownload, objectNaming, toHoardError } from "@hoard/core/plugin";
+import { createClient } from "./client.js";
+import { type ErrorContext, httpStatusOf, isCredentialError, missingBucketError, silenceError, toS3Error } from "./errors.js";
 import { copyInParts } from "./multipart-copy.js";
-import { createClient } from "./s3-client.js";
-import { type ErrorContext, httpStatusOf, isCredentialError, missingBucketError, silenceError, toS3Error } from "./s3-errors.js";
-import { maximumParts, resolveOptions, type S3StorageOptions } from "./s3-options.js";
+import { maximumParts, resolveOptions, type S3StorageOptions, s3OptionsFromUrl } from "./options.js";
 import { wasSilenced } from "./silence.js";
 
 /**
@@ -37,15 +47,9 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     return client;
   };
   const contextFor = (operation: string, objectKey?: string): ErrorContext => ({ operation, bucket, objectKey, endpoint, timeoutMs });
-  const objectKeyOf = (key: string): string => {
-    checkKey(key, "s3");
-    return prefix ? `${prefix}/${key}` : key;
-  };
-  /** A listing prefix: empty, a key, a key ending in `/`, or the start of a name (`backup-`). */
-  const fullPrefixOf = (listPrefix: string): string => {
-    if (listPrefix !== "") checkKey(listPrefix.endsWith("/") ? listPrefix.slice(0, -1) : listPrefix, "s3");
-    return prefix ? `${prefix}/${listPrefix}` : listPrefix;
-  };
+  const naming = objectNaming("s3", prefix);
+  const objectKeyOf = naming.objectName;
+  const fullPrefixOf = naming.listPrefix;
   const writeParameters = {
     ...(settings.serverSideEncryption && { ServerSideEncryption: settings.serverSideEncryption }),
     ...(settings.sseKmsKeyId && { SSEKMSKeyId: settings.sseKmsKeyId }),
@@ -133,13 +137,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       body.destroy();
       throw new HoardError("ABORTED", `s3: upload of s3://${bucket}/${objectKey} aborted before it started`);
     }
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
+    const counter = byteCounter();
     // The pipeline tears the counter down when the source fails or the signal fires; lib-storage
     // then stops reading, waits for the parts in flight and aborts the multipart upload.
     let sourceError: unknown;
@@ -176,7 +174,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     }
     try {
       await uploader.done();
-      return { key, size: bytes };
+      return { key, size: counter.bytes };
     } catch (error) {
       counter.destroy();
       await feeding;
@@ -202,31 +200,6 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
-  }
-
-  /**
-   * The object's body as a stream whose errors are HoardErrors naming the store (a lost
-   * connection, a silent endpoint) or ABORTED when the caller's signal fired: core reads any
-   * other stream error as damage to the archive.
-   */
-  function guardBody(body: Readable, socket: unknown, context: ErrorContext, signal: AbortSignal | undefined): Readable {
-    const output = new PassThrough();
-    const onAbort = () => {
-      output.destroy(abortedError(context, signal?.reason));
-      body.destroy();
-    };
-    body.once("error", (error: unknown) => {
-      // The socket's silence timer closes it, and the body only sees the connection reset.
-      output.destroy(!signal?.aborted && wasSilenced(socket) ? silenceError(context, error) : fail(error, context, signal));
-    });
-    body.once("end", () => signal?.removeEventListener("abort", onAbort));
-    output.once("close", () => {
-      signal?.removeEventListener("abort", onAbort);
-      if (!body.readableEnded) body.destroy();
-    });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    body.pipe(output);
-    return output;
   }
 
   async function download(key: string, downloadOptions: DownloadOptions = {}): Promise<Readable> {
@@ -258,7 +231,12 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       body.destroy();
       throw abortedError(context, signal.reason);
     }
-    return guardBody(body, socket, context, signal);
+    // The socket's silence timer closes it, and the body only sees the connection reset.
+    return guardDownload(body, {
+      signal,
+      aborted: (cause) => abortedError(context, cause),
+      failed: (error) => (wasSilenced(socket) ? silenceError(context, error) : toS3Error(error, context)),
+    });
   }
 
   async function* list(listPrefix = "", requestOptions: RequestOptions = {}): AsyncGenerator<StorageObject> {
@@ -271,8 +249,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         for (const object of page.Contents ?? []) {
           // Keys ending in "/" are folder markers made by consoles, not objects hoard wrote.
           if (!object.Key || object.Key.endsWith("/")) continue;
-          const key = prefix ? object.Key.slice(prefix.length + 1) : object.Key;
-          yield { key, size: object.Size ?? 0, lastModified: object.LastModified };
+          yield { key: naming.keyOf(object.Key), size: object.Size ?? 0, lastModified: object.LastModified };
         }
       }
     } catch (error) {
@@ -342,7 +319,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         if (!open.Key || !open.UploadId || !open.Initiated || open.Initiated >= before) continue;
         if (prefix && !open.Key.startsWith(`${prefix}/`)) continue;
         await abortMultipartUpload(open.Key, open.UploadId, signal ?? AbortSignal.timeout(4 * timeoutMs));
-        swept.push({ key: prefix ? open.Key.slice(prefix.length + 1) : open.Key, kind: "multipart upload", startedAt: open.Initiated });
+        swept.push({ key: naming.keyOf(open.Key), kind: "multipart upload", startedAt: open.Initiated });
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
@@ -357,13 +334,12 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     );
   }
 
+  const stat = (key: string, requestOptions?: RequestOptions) => statKey(key, requestOptions?.signal);
   return {
     url: prefix ? `s3://${bucket}/${prefix}` : `s3://${bucket}`,
     scheme: "s3",
-    stat: (key, requestOptions) => statKey(key, requestOptions?.signal),
-    async exists(key, requestOptions) {
-      return (await statKey(key, requestOptions?.signal)) !== undefined;
-    },
+    stat,
+    exists: existsVia(stat),
     list,
     upload,
     download,
@@ -379,4 +355,9 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     copy,
     sweep,
   };
+}
+
+/** The registry's entry point: `s3://bucket/prefix` plus `s3*` settings to a Storage. */
+export function createStorageFromUrl(url: string, settings: StorageSettings = {}): Storage {
+  return createS3Storage(s3OptionsFromUrl(url, settings));
 }

@@ -1,14 +1,21 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
-import { defaultNetworkTimeoutMs, HoardError, redactUrl, trimSlashes } from "@hoard/core";
+import { defaultNetworkTimeoutMs, HoardError, redactUrl } from "@hoard/core";
+import { parseBucketUrl, readStorageSettings, type SettingDeclaration, type StorageSettingsBag, trimSlashes } from "@hoard/core/plugin";
+import {
+  settings as declaredSettings,
+  defaultPartSize,
+  defaultQueueSize,
+  maximumPartSize,
+  maximumQueueSize,
+  minimumPartSize,
+} from "./settings.js";
 import { silenceAgents } from "./silence.js";
 
 export const mebibyte = 1024 * 1024;
-const gibibyte = 1024 * mebibyte;
-/** S3's smallest part (except the last one) and largest number of parts in a multipart upload. */
-export const minimumPartSize = 5 * mebibyte;
+/** The largest number of parts in a multipart upload. */
 export const maximumParts = 10_000;
 /** The largest object a single CopyObject request can copy. */
-export const maximumCopyObjectSize = 5 * gibibyte;
+export const maximumCopyObjectSize = maximumPartSize;
 
 /** Static credentials; without them the AWS SDK's default provider chain is used. */
 export interface S3Credentials {
@@ -181,8 +188,8 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
     bucket: options.bucket,
     prefix: trimSlashes(options.prefix ?? ""),
     endpoint,
-    partSize: checkInteger("partSize", options.partSize ?? 8 * mebibyte, minimumPartSize, maximumCopyObjectSize),
-    queueSize: checkInteger("queueSize", options.queueSize ?? 3, 1, 64),
+    partSize: checkInteger("partSize", options.partSize ?? defaultPartSize, minimumPartSize, maximumPartSize),
+    queueSize: checkInteger("queueSize", options.queueSize ?? defaultQueueSize, 1, maximumQueueSize),
     serverSideEncryption,
     sseKmsKeyId: options.sseKmsKeyId,
     storageClass: options.storageClass,
@@ -248,5 +255,80 @@ function memoized<T>(provide: () => Promise<T>): () => Promise<T> {
   return () => {
     value ??= provide();
     return value;
+  };
+}
+
+/**
+ * The settings `createStorageFromUrl` reads: the declared ones (see `./settings`, the CLI's
+ * `--s3-*` flags), static credentials for library callers, and the common `timeoutMs`. Values may
+ * be strings (as they come from the command line or the environment) or already typed.
+ */
+export interface S3StorageSettings {
+  /** `--s3-endpoint`: URL of an S3-compatible service. */
+  s3Endpoint?: string;
+  /** `--s3-region` */
+  s3Region?: string;
+  /** `--s3-force-path-style`: `true` or `false`. */
+  s3ForcePathStyle?: boolean | string;
+  /** Static credentials (no flag: library callers only); needs `s3SecretAccessKey`. */
+  s3AccessKeyId?: string;
+  s3SecretAccessKey?: string;
+  /** For temporary credentials. */
+  s3SessionToken?: string;
+  /** `--s3-sse`: `AES256` or `aws:kms`. */
+  s3Sse?: string;
+  /** `--s3-sse-kms-key-id`; implies `aws:kms`. */
+  s3SseKmsKeyId?: string;
+  /** `--s3-storage-class`, e.g. `STANDARD_IA`. */
+  s3StorageClass?: string;
+  /** `--s3-part-size`: bytes, or a size such as `16MiB`, `64M` (units are powers of 1024). */
+  s3PartSize?: number | string;
+  /** `--s3-queue-size`: parts sent at the same time. */
+  s3QueueSize?: number | string;
+  /**
+   * Common to every storage (`--timeout`): milliseconds a request may wait without a byte before
+   * the attempt is given up. @default 15_000
+   */
+  timeoutMs?: number | string;
+}
+
+/** Static credentials: settings a library caller may pass, never flags (argv is visible to every user). */
+const credentialSettings: readonly SettingDeclaration[] = [
+  { name: "s3AccessKeyId", kind: "string", help: "access key ID" },
+  { name: "s3SecretAccessKey", kind: "string", help: "secret access key", secret: true },
+  { name: "s3SessionToken", kind: "string", help: "session token", secret: true },
+];
+
+/**
+ * Turns `s3://bucket/prefix` and the `s3*` settings (see {@link S3StorageSettings}) into S3 storage
+ * options. Settings of other plugins are ignored. Credentials not given here come from the AWS
+ * SDK's default provider chain.
+ */
+export function s3OptionsFromUrl(url: string, bag: StorageSettingsBag = {}): S3StorageOptions {
+  const { bucket, prefix } = parseBucketUrl("s3", "s3", url, "--s3-* flags or AWS_* variables");
+  const { common, values } = readStorageSettings(declaredSettings, bag, credentialSettings);
+  const text = (name: string) => values[name] as string | undefined;
+  const accessKeyId = text("s3AccessKeyId");
+  const secretAccessKey = text("s3SecretAccessKey");
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new HoardError("INVALID_ARGUMENT", "s3: --s3-access-key-id and --s3-secret-access-key go together: pass both or neither");
+  }
+  const sessionToken = text("s3SessionToken");
+  if (sessionToken && !accessKeyId) {
+    throw new HoardError("INVALID_ARGUMENT", "s3: --s3-session-token needs --s3-access-key-id and --s3-secret-access-key");
+  }
+  return {
+    bucket,
+    prefix,
+    region: text("s3Region"),
+    endpoint: text("s3Endpoint"),
+    forcePathStyle: values.s3ForcePathStyle as boolean | undefined,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) } : undefined,
+    serverSideEncryption: values.s3Sse as S3StorageOptions["serverSideEncryption"],
+    sseKmsKeyId: text("s3SseKmsKeyId"),
+    storageClass: text("s3StorageClass")?.toUpperCase(),
+    partSize: values.s3PartSize as number,
+    queueSize: values.s3QueueSize as number,
+    ...common,
   };
 }

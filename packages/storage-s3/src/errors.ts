@@ -1,4 +1,5 @@
-import { HoardError, type HoardErrorCode } from "@hoard/core";
+import { defaultNetworkTimeoutMs, HoardError, type HoardErrorCode } from "@hoard/core";
+import { connectionLostError, isAbortError, networkFailureOf, silentEndpointError, unreachableError } from "@hoard/core/plugin";
 
 /** What was being done when an error happened, for the message. */
 export interface ErrorContext {
@@ -9,7 +10,7 @@ export interface ErrorContext {
   objectKey?: string;
   /** The endpoint as configured (without credentials), or undefined for AWS. */
   endpoint: string | undefined;
-  /** The silence after which an attempt is given up, for messages about it. */
+  /** The silence after which an attempt is given up, for messages about it. @default defaultNetworkTimeoutMs */
   timeoutMs?: number;
 }
 
@@ -22,8 +23,6 @@ const unauthenticatedCodes = new Set([
   "InvalidSecurity",
 ]);
 const forbiddenCodes = new Set(["AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem"]);
-const networkCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"]);
-const brokenConnectionCodes = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE"]);
 const invalidArgumentCodes = new Set([
   "InvalidArgument",
   "InvalidStorageClass",
@@ -57,16 +56,6 @@ export function httpStatusOf(error: unknown): number | undefined {
   return (error as ServiceErrorShape).$metadata?.httpStatusCode;
 }
 
-/** The code of a connection that broke after it was made (`ECONNRESET`...), looking inside causes. */
-function brokenCodeOf(error: unknown): string | undefined {
-  for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
-    const shape = current as ServiceErrorShape & { cause?: unknown };
-    if (shape.code && brokenConnectionCodes.has(shape.code)) return shape.code;
-    current = shape.errors?.[0] ?? shape.cause;
-  }
-  return undefined;
-}
-
 /** True for an attempt given up because the endpoint said nothing (socket or connection timeout). */
 export function isSilence(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
@@ -74,33 +63,27 @@ export function isSilence(error: unknown): boolean {
   return name === "TimeoutError" && typeof message === "string" && /of inactivity|did not establish a connection/.test(message);
 }
 
-function seconds(milliseconds: number): string {
-  return `${Number((milliseconds / 1000).toFixed(1))} s`;
-}
-
 /** The error for an endpoint that went silent: UNREACHABLE, naming the endpoint and the operation. */
 export function silenceError(context: ErrorContext, cause: unknown): HoardError {
-  const within = context.timeoutMs === undefined ? "" : ` within ${seconds(context.timeoutMs)}`;
-  return build("UNREACHABLE", `no answer from ${where(context)}${within} (${context.operation} ${objectName(context)})`, cause);
+  return withDetail(
+    silentEndpointError(
+      "s3",
+      where(context),
+      context.timeoutMs ?? defaultNetworkTimeoutMs,
+      `${context.operation} ${objectName(context)}`,
+      cause,
+    ),
+    cause,
+  );
 }
 
 const activities: Record<string, string> = { upload: "uploading", GetObject: "downloading", download: "downloading" };
 
 /** The error for a connection that broke midway: the server went away, not the caller. */
-export function connectionLostError(context: ErrorContext, reason: string, cause: unknown): HoardError {
+function lostConnectionError(context: ErrorContext, reason: string, cause: unknown): HoardError {
   const activity = activities[context.operation];
-  const during = activity ? `while ${activity}` : `during ${context.operation} of`;
-  return build("UNREACHABLE", `connection to ${where(context)} lost ${during} ${objectName(context)} (${reason})`, cause);
-}
-
-/** The system error code of a failed connection (`ECONNREFUSED`...), looking inside AggregateErrors. */
-function networkCodeOf(error: unknown): string | undefined {
-  for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
-    const shape = current as ServiceErrorShape & { cause?: unknown };
-    if (shape.code && networkCodes.has(shape.code)) return shape.code;
-    current = shape.errors?.[0] ?? shape.cause;
-  }
-  return undefined;
+  const doing = `${activity ?? `sending ${context.operation} for`} ${objectName(context)}`;
+  return withDetail(connectionLostError("s3", where(context), doing, reason, cause), cause);
 }
 
 function objectName(context: ErrorContext): string {
@@ -111,9 +94,17 @@ function where(context: ErrorContext): string {
   return context.endpoint ?? "the AWS S3 endpoint";
 }
 
+function detailOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 function build(code: HoardErrorCode, message: string, error: unknown): HoardError {
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new HoardError(code, `s3: ${message}`, { cause: error, detail });
+  return new HoardError(code, `s3: ${message}`, { cause: error, detail: detailOf(error) });
+}
+
+/** A kit error with the SDK error's name and message as its detail, like every other error here. */
+function withDetail(error: HoardError, cause: unknown): HoardError {
+  return new HoardError(error.code, error.message, { cause, detail: detailOf(cause) });
 }
 
 /**
@@ -123,21 +114,17 @@ function build(code: HoardErrorCode, message: string, error: unknown): HoardErro
 export function toS3Error(error: unknown, context: ErrorContext): HoardError {
   if (HoardError.isInstance(error)) return error;
   const shape = (typeof error === "object" && error !== null ? error : {}) as ServiceErrorShape;
-  if (shape.name === "AbortError") return build("ABORTED", `${context.operation} of ${objectName(context)} was aborted`, error);
+  if (isAbortError(error)) return build("ABORTED", `${context.operation} of ${objectName(context)} was aborted`, error);
   if (isSilence(error)) return silenceError(context, error);
 
-  const networkCode = networkCodeOf(error);
+  const failure = networkFailureOf(error);
   const connectTimedOut = shape.name === "TimeoutError" && /without establishing a connection/.test(shape.message ?? "");
-  if (networkCode || connectTimedOut) {
-    return build(
-      "UNREACHABLE",
-      `cannot reach ${where(context)} (${networkCode ?? "connection timed out"}): check --s3-endpoint, --s3-region and the network`,
-      error,
-    );
+  if (failure?.kind === "unreachable" || connectTimedOut) {
+    const code = failure?.kind === "unreachable" ? failure.code : "connection timed out";
+    return withDetail(unreachableError("s3", where(context), code, "check --s3-endpoint, --s3-region and the network", error), error);
   }
-  const brokenCode = brokenCodeOf(error);
-  if (shape.$metadata?.httpStatusCode === undefined && (shape.name === "TimeoutError" || brokenCode)) {
-    return connectionLostError(context, brokenCode ?? shape.message ?? "TimeoutError", error);
+  if (shape.$metadata?.httpStatusCode === undefined && (shape.name === "TimeoutError" || failure?.kind === "lost")) {
+    return lostConnectionError(context, failure?.code ?? shape.message ?? "TimeoutError", error);
   }
   if (shape.name === "CredentialsProviderError") {
     return build(
