@@ -1,6 +1,13 @@
 import { HoardError, type HoardErrorCode } from "@hoard/core";
+import {
+  connectionLostError,
+  isAbortError,
+  abortedError as kitAbortedError,
+  networkFailureOf,
+  silentEndpointError,
+  unreachableError,
+} from "@hoard/core/plugin";
 
-const unreachableCodes = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT)\b/;
 const credentialProblems =
   /Could not load the default credentials|invalid_grant|invalid_client|unauthorized_client|Could not refresh access token|DECODER routines|does not contain a client_email|private_key|key must be a string/i;
 const credentialHelp =
@@ -51,24 +58,18 @@ export function sanitizedError(error: unknown, secrets: string[]): Error {
   return Object.assign(copy, status === undefined ? {} : { status }, code === undefined ? {} : { code });
 }
 
-const lostConnection = /\b(ECONNRESET|EPIPE|ECONNABORTED|ERR_STREAM_PREMATURE_CLOSE)\b|Premature close|socket hang up|^aborted$/i;
 /** What node-fetch (JSON requests) and gaxios (resumable uploads) say when their request timeout passes. */
 const requestTimedOut = /network timeout at|timeout of \d+ms exceeded|request-timeout/i;
 
-function seconds(milliseconds: number): string {
-  return `${Number((milliseconds / 1000).toFixed(1))} s`;
-}
-
 /** UNREACHABLE for an endpoint that went silent, naming it and what was being done. */
 export function silenceError(action: string, context: ErrorContext, cause?: unknown): HoardError {
-  return new HoardError("UNREACHABLE", `gcs: no answer from ${context.endpoint} within ${seconds(context.timeoutMs)} (${action})`, {
-    cause: cause === undefined ? undefined : sanitizedError(cause, context.secrets),
-  });
+  const sanitized = cause === undefined ? undefined : sanitizedError(cause, context.secrets);
+  return silentEndpointError("gcs", context.endpoint, context.timeoutMs, action, sanitized);
 }
 
 /** ABORTED, for a call whose signal fired. */
 export function abortedError(action: string, cause?: unknown): HoardError {
-  return new HoardError("ABORTED", `gcs: ${action} aborted`, { cause });
+  return kitAbortedError("gcs", action, cause);
 }
 
 export function missingBucketMessage(bucket: string): string {
@@ -87,7 +88,7 @@ export function toGcsError(error: unknown, action: string, context: ErrorContext
   const code = codeOf(error);
   const make = (hoardCode: HoardErrorCode, message: string) => new HoardError(hoardCode, message, { cause });
 
-  if (cause.name === "AbortError") return make("ABORTED", `gcs: ${action} aborted`);
+  if (isAbortError(cause)) return abortedError(action, cause);
   if (requestTimedOut.test(reason) || (error as { type?: unknown } | undefined)?.type === "request-timeout") {
     return silenceError(action, context, error);
   }
@@ -105,11 +106,10 @@ export function toGcsError(error: unknown, action: string, context: ErrorContext
   }
   if (status === 404) return make("NOT_FOUND", missing ?? `gcs: ${action} failed: not found`);
   if (status === 412) return make("ALREADY_EXISTS", `gcs: ${action} failed: the object already exists; not overwriting it`);
-  if (unreachableCodes.test(code ?? "") || unreachableCodes.test(reason)) {
-    return make("UNREACHABLE", `gcs: ${action} failed: cannot reach ${context.endpoint} (${reason}); check the network or --gcs-endpoint`);
+  const failure = networkFailureOf(cause);
+  if (failure?.kind === "unreachable") {
+    return unreachableError("gcs", context.endpoint, failure.code, "check --gcs-endpoint and the network", cause);
   }
-  if (status === undefined && (lostConnection.test(code ?? "") || lostConnection.test(reason))) {
-    return make("UNREACHABLE", `gcs: connection to ${context.endpoint} lost while ${action} (${code && code !== reason ? code : reason})`);
-  }
+  if (status === undefined && failure?.kind === "lost") return connectionLostError("gcs", context.endpoint, action, failure.code, cause);
   return make("STORAGE_FAILED", `gcs: ${action} failed: ${reason}`);
 }

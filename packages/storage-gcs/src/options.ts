@@ -1,8 +1,7 @@
-import { defaultNetworkTimeoutMs, HoardError, trimSlashes } from "@hoard/core";
+import { defaultNetworkTimeoutMs, HoardError } from "@hoard/core";
+import { parseBucketUrl, readStorageSettings, type StorageSettingsBag, trimSlashes } from "@hoard/core/plugin";
+import { chunkGranularity, defaultChunkSize, settings } from "./settings.js";
 
-/** GCS takes resumable chunks in multiples of 256 KiB. */
-const chunkGranularity = 256 * 1024;
-export const defaultChunkSize = 16 * 1024 * 1024;
 export const defaultEndpoint = "https://storage.googleapis.com";
 
 /** Inline service-account credentials: the `client_email` and `private_key` fields of a JSON key. */
@@ -129,18 +128,6 @@ export function resolveOptions(options: GcsStorageOptions): ResolvedOptions {
   };
 }
 
-const sizeUnits: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/**
- * Parses `16777216`, `16MiB`, `16M`, `16mb` or `512KiB` into bytes; units are powers of 1024. The same forms as
- * `--s3-part-size` takes.
- */
-export function parseByteSize(value: string): number | undefined {
-  const match = /^(\d+)\s*(?:([kmg])(?:i?b)?|b)?$/i.exec(value.trim());
-  if (!match) return undefined;
-  return Number(match[1]) * (sizeUnits[(match[2] ?? "").toLowerCase()] as number);
-}
-
 function normalizeEndpoint(endpoint: string): string {
   // STORAGE_EMULATOR_HOST is often `host:port`, and emulators speak plain HTTP.
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
@@ -151,4 +138,36 @@ function normalizeEndpoint(endpoint: string): string {
 export function isGoogleHost(endpoint: string): boolean {
   const host = new URL(endpoint).hostname;
   return host === "googleapis.com" || host.endsWith(".googleapis.com");
+}
+
+/**
+ * Turns `gs://bucket/prefix` and the `gcs*` settings (see `./settings`: `gcsProject`, `gcsKeyFile`,
+ * `gcsEndpoint`, `gcsStorageClass`, `gcsChunkSize` and the inline credentials `gcsClientEmail` with
+ * `gcsPrivateKey`) plus the common `timeoutMs` into the storage's options. Settings of other
+ * plugins are ignored. A URL with credentials or a query is refused (INVALID_ARGUMENT), without
+ * repeating them.
+ */
+export function gcsOptionsFromUrl(url: string, bag: StorageSettingsBag = {}): GcsStorageOptions {
+  const { bucket, prefix } = parseBucketUrl("gcs", "gs", url, "--gcs-* flags or HOARD_GCS_* variables");
+  const { common, values } = readStorageSettings(settings, bag);
+  const text = (name: string) => values[name] as string | undefined;
+  const clientEmail = text("gcsClientEmail");
+  const privateKey = text("gcsPrivateKey");
+  if (Boolean(clientEmail) !== Boolean(privateKey)) {
+    throw new HoardError(
+      "INVALID_ARGUMENT",
+      "gcs: inline credentials need both a client email and a private key (HOARD_GCS_CLIENT_EMAIL, HOARD_GCS_PRIVATE_KEY)",
+    );
+  }
+  return {
+    bucket,
+    prefix,
+    projectId: text("gcsProject"),
+    keyFilename: text("gcsKeyFile"),
+    credentials: clientEmail && privateKey ? { client_email: clientEmail, private_key: privateKey } : undefined,
+    apiEndpoint: text("gcsEndpoint"),
+    storageClass: text("gcsStorageClass"),
+    chunkSize: values.gcsChunkSize as number,
+    ...common,
+  };
 }

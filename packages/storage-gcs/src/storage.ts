@@ -1,9 +1,17 @@
 import { createPrivateKey } from "node:crypto";
-import { PassThrough, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { type Bucket, Storage as GoogleStorage, IdempotencyStrategy } from "@google-cloud/storage";
-import { checkKey, HoardError, type RequestOptions, type Storage, type StorageObject } from "@hoard/core";
+import { HoardError, type RequestOptions, type Storage, type StorageObject, type StorageSettings } from "@hoard/core";
+import { abortable, existsVia, guardDownload, objectNaming } from "@hoard/core/plugin";
 import { abortedError, type ErrorContext, missingBucketMessage, sanitizedError, silenceError, statusOf, toGcsError } from "./errors.js";
-import { defaultEndpoint, type GcsStorageOptions, isGoogleHost, type ResolvedOptions, resolveOptions } from "./options.js";
+import {
+  defaultEndpoint,
+  type GcsStorageOptions,
+  gcsOptionsFromUrl,
+  isGoogleHost,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.js";
 import { toStorageObject, uploadObject } from "./upload.js";
 
 /** The part of an objects.list response this storage reads (it asks for only these fields). */
@@ -21,7 +29,7 @@ interface ListPage {
 export function createGcsStorage(options: GcsStorageOptions): Storage {
   const resolved = resolveOptions(options);
   const { bucket: bucketName, root, endpoint, timeoutMs } = resolved;
-  const rootSlash = root ? `${root}/` : "";
+  const naming = objectNaming("gcs", root);
   const url = `gs://${bucketName}${root ? `/${root}` : ""}`;
   const context: ErrorContext = {
     bucket: bucketName,
@@ -40,12 +48,8 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
     bucketHandle ??= createClient(resolved, context).bucket(bucketName);
     return bucketHandle;
   };
-  const objectName = (key: string) => `${rootSlash}${checkKey(key, "gcs")}`;
-  /** A listing prefix: empty, a key, a key ending in `/`, or the start of a name (`backup-`). */
-  const listPrefixOf = (prefix: string) => {
-    if (prefix !== "") checkKey(prefix.endsWith("/") ? prefix.slice(0, -1) : prefix, "gcs");
-    return `${rootSlash}${prefix}`;
-  };
+  const objectName = naming.objectName;
+  const listPrefixOf = naming.listPrefix;
   const objectUrl = (key: string) => `${url}/${key}`;
   const fail = (error: unknown, action: string, missing?: string) => toGcsError(error, action, context, missing);
 
@@ -54,17 +58,11 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
    * answer came within the deadline. The client's JSON requests cannot be cancelled; they end on their own timeout.
    */
   function call<T>(action: string, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-    if (signal?.aborted) return Promise.reject(abortedError(action, signal.reason));
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(silenceError(action, context)), callDeadlineMs);
-      const onAbort = () => reject(abortedError(action, signal?.reason));
-      signal?.addEventListener("abort", onAbort, { once: true });
-      work()
-        .then(resolve, reject)
-        .finally(() => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-        });
+    return abortable(work, {
+      signal,
+      aborted: (reason) => abortedError(action, reason),
+      deadlineMs: callDeadlineMs,
+      deadline: () => silenceError(action, context),
     });
   }
 
@@ -102,55 +100,22 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
    * (a reader that is slower than the download is not silence), with ABORTED when the signal fires, and with a
    * HoardError naming the store for anything else: core reads other stream errors as damage to the archive.
    */
-  function guardDownload(source: Readable, target: string, signal: AbortSignal | undefined): Readable {
+  function guardedDownload(source: Readable, target: string, signal: AbortSignal | undefined): Readable {
     const action = `downloading ${target}`;
-    const output = new PassThrough();
-    let timer: NodeJS.Timeout | undefined;
-    // After the reader held the download back, the peer may take a moment to resume sending (TCP reopens a closed
-    // window lazily): the first silence after that is forgiven.
-    let heldBack = false;
-    const stop = (error: HoardError) => {
-      clearTimeout(timer);
-      output.destroy(error);
-      source.destroy();
-    };
-    const arm = (milliseconds: number) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        if (output.writableNeedDrain || heldBack) {
-          heldBack = output.writableNeedDrain;
-          arm(timeoutMs);
-        } else {
-          stop(silenceError(action, context));
-        }
-      }, milliseconds);
-    };
-    const onAbort = () => stop(abortedError(action, signal?.reason));
-    // The first byte may take the client's retries of the request; after that, silence is timed.
-    arm(callDeadlineMs);
-    source.on("data", () => arm(timeoutMs));
-    source.once("end", () => clearTimeout(timer));
-    source.once("error", (error: unknown) => {
-      clearTimeout(timer);
-      output.destroy(signal?.aborted ? abortedError(action, error) : fail(error, action, `gcs: ${target} does not exist`));
+    return guardDownload(source, {
+      signal,
+      aborted: (cause) => abortedError(action, cause),
+      failed: (error) => fail(error, action, `gcs: ${target} does not exist`),
+      // The first byte may take the client's retries of the request; after that, silence is timed.
+      silence: { timeoutMs, firstByteMs: callDeadlineMs, error: () => silenceError(action, context) },
     });
-    output.once("close", () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      if (!source.readableEnded) source.destroy();
-    });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    source.pipe(output);
-    return output;
   }
 
   return {
     url,
     scheme: "gs",
     stat: (key, requestOptions) => stat(key, requestOptions?.signal),
-    async exists(key, requestOptions) {
-      return (await stat(key, requestOptions?.signal)) !== undefined;
-    },
+    exists: existsVia((key, requestOptions) => stat(key, requestOptions?.signal)),
     async *list(prefix = "", requestOptions: RequestOptions = {}) {
       const fullPrefix = listPrefixOf(prefix);
       const { signal } = requestOptions;
@@ -173,7 +138,7 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
           throw fail(error, action, missingBucketMessage(bucketName));
         }
         for (const item of page.items ?? []) {
-          const key = item.name?.slice(rootSlash.length);
+          const key = item.name && naming.keyOf(item.name);
           if (key) yield { key, size: Number(item.size ?? 0), lastModified: item.updated ? new Date(item.updated) : undefined };
         }
         pageToken = page.nextPageToken || undefined;
@@ -213,7 +178,7 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
       // A GCS read stream reports a missing object only once read: ask first, so a missing key fails here.
       if (!(await stat(key, signal))) throw new HoardError("NOT_FOUND", `gcs: ${target} does not exist`);
       if (signal?.aborted) throw abortedError(`downloading ${target}`, signal.reason);
-      return guardDownload(bucket().file(name).createReadStream(), target, signal);
+      return guardedDownload(bucket().file(name).createReadStream(), target, signal);
     },
     async delete(key, requestOptions = {}) {
       const name = objectName(key);
@@ -292,4 +257,12 @@ function createClient(options: ResolvedOptions, context: ErrorContext): GoogleSt
   // With STORAGE_EMULATOR_HOST set, the client drops `/storage/v1` from JSON API URLs, whatever apiEndpoint says.
   if (endpoint) client.baseUrl = `${endpoint}/storage/v1`;
   return client;
+}
+
+/**
+ * Creates the storage for a `gs://bucket/prefix` URL and the `gcs*` settings; the registry in
+ * @hoard/core calls this (see `gcsOptionsFromUrl`).
+ */
+export function createStorageFromUrl(url: string, settings: StorageSettings = {}): Storage {
+  return createGcsStorage(gcsOptionsFromUrl(url, settings));
 }

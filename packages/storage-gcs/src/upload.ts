@@ -3,6 +3,7 @@ import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { CreateWriteStreamOptions, File, FileMetadata } from "@google-cloud/storage";
 import { HoardError, type StorageObject, type UploadOptions } from "@hoard/core";
+import { silenceTimer, within } from "@hoard/core/plugin";
 import { statusOf } from "./errors.js";
 
 /** Custom metadata naming the upload that wrote an object, so cleanup never deletes another writer's object. */
@@ -38,34 +39,6 @@ export function toStorageObject(key: string, metadata: FileMetadata): StorageObj
 const createOnly = { ifGenerationMatch: 0 };
 /** After an abort, how long the request that finalises the object gets to land, so the object can be found and deleted. */
 const abortGraceMs = 300;
-
-/**
- * A timer that fails the upload when the store has taken no byte for `timeoutMs`. It is paused while the upload waits
- * for its own source (a dump that thinks is not a silent store) and restarted by every byte the request takes.
- */
-function silenceTimer(timeoutMs: number, onSilence: () => void) {
-  let timer: NodeJS.Timeout | undefined;
-  let paused = false;
-  const arm = () => {
-    clearTimeout(timer);
-    if (!paused) timer = setTimeout(onSilence, timeoutMs);
-  };
-  return {
-    arm,
-    pause() {
-      paused = true;
-      clearTimeout(timer);
-    },
-    resume() {
-      paused = false;
-      arm();
-    },
-    stop() {
-      paused = true;
-      clearTimeout(timer);
-    },
-  };
-}
 
 /**
  * Uploads a stream. Up to one chunk is read first: a body that fits goes in one plain request (the only reliable way
@@ -217,13 +190,6 @@ function* slices(data: Buffer, size = 64 * 1024): Generator<Buffer> {
   for (let offset = 0; offset < data.length; offset += size) yield data.subarray(offset, offset + size);
   // An empty body still makes one write, so that the request is sent.
   if (data.length === 0) yield data;
-}
-
-/** Runs `work`, waiting for it at most `milliseconds`; it goes on in the background after that. */
-async function within(milliseconds: number, work: () => Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work(), new Promise<void>((resolve) => (timer = setTimeout(resolve, milliseconds)))]);
-  clearTimeout(timer);
 }
 
 /** True when the object exists and was written by this upload. */

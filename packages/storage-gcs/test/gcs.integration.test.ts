@@ -242,6 +242,26 @@ describe("gcs storage against fake-gcs-server", () => {
       expect(() => createStorageFromUrl("gs://b/p", { gcsPrivateKey: "k" })).toThrow(/both a client email and a private key/);
       expect(() => createStorageFromUrl("s3://b/p", {})).toThrow(/gs:\/\/bucket\/prefix/);
     });
+
+    it("refuses credentials or a query in the URL before any request, without repeating them", async () => {
+      const bucket = await createBucket();
+      for (const url of [`gs://user:hunter2@${bucket}/p`, `gs://hunter2@${bucket}/p`, `gs://${bucket}/p?project=hunter2`]) {
+        let caught: unknown;
+        try {
+          // The emulator would take any request: before the fix, this storage opened and wrote.
+          const storage = createStorageFromUrl(url, { gcsEndpoint: emulator().endpoint });
+          await storage.upload("x.txt", Readable.from([Buffer.from("x")]));
+        } catch (error) {
+          caught = error;
+        }
+        expect(isHoardError(caught, "INVALID_ARGUMENT"), url).toBe(true);
+        expect((caught as Error).message).toMatch(
+          /^gcs: gs:\/\/.*: use gs:\/\/bucket\/prefix and pass credentials and options as --gcs-\* flags/,
+        );
+        expect((caught as Error).message).not.toContain("hunter2");
+      }
+      expect(await objectNames(bucket)).toEqual([]);
+    });
   });
 
   describe("with STORAGE_EMULATOR_HOST", () => {
