@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
 import { HoardError } from "../errors.js";
 import { checkKey } from "../naming.js";
+import { byteCounter } from "../plugin/storage-streams.js";
 import type { DownloadOptions, RequestOptions, Storage, StorageObject, SweepOptions, SweptItem, UploadOptions } from "../storage.js";
 import { parseStorageUrl } from "../url.js";
 
@@ -234,14 +235,9 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
       try {
         return await writeAtomically(key, options.signal, async (temporary) => {
           started = true;
-          let bytes = 0;
-          if (options.onProgress) {
-            body.on("data", (chunk: Buffer) => {
-              bytes += chunk.length;
-              options.onProgress?.(bytes);
-            });
-          }
-          await pipeline(body, createWriteStream(temporary, { flags: "wx", mode: 0o600 }), { signal: options.signal });
+          await pipeline(body, byteCounter(options.onProgress), createWriteStream(temporary, { flags: "wx", mode: 0o600 }), {
+            signal: options.signal,
+          });
         });
       } finally {
         // Refused before reading it: do not leave the producer waiting on a stream nobody reads.
