@@ -44,6 +44,14 @@ describe("objectNaming", () => {
     expect(error.message).toMatch(/^demo: invalid key/);
   });
 
+  it("destroys an upload's body when its key is refused", () => {
+    const body = Readable.from(["x"]);
+    expect(objectNaming("demo", "p").uploadName("a.gz", body)).toBe("p/a.gz");
+    expect(body.destroyed).toBe(false);
+    expect(thrown(() => objectNaming("demo", "p").uploadName("../a", body)).code).toBe("INVALID_ARGUMENT");
+    expect(body.destroyed).toBe(true);
+  });
+
   it("keeps a listing prefix as it is (backup/ must not match backups-1) and checks it", () => {
     const naming = objectNaming("demo", "p");
     expect(naming.listPrefix("")).toBe("p/");
@@ -84,10 +92,10 @@ describe("parseBucketUrl", () => {
     },
   );
 
-  it("refuses a query, hiding secret-looking parameters", () => {
-    const error = thrown(() => parseBucketUrl("demo", "dm", "dm://bucket/p?token=hunter2", "--demo-* flags"));
+  it.each(["dm://bucket/p?token=hunter2", "dm://bucket/p?project=hunter2"])("refuses the query of %s without repeating it", (url) => {
+    const error = thrown(() => parseBucketUrl("demo", "dm", url, "--demo-* flags"));
     expect(error.code).toBe("INVALID_ARGUMENT");
-    expect(error.message).not.toContain("hunter2");
+    expect(error.message).toBe("demo: dm://bucket/p?***: use dm://bucket/prefix and pass credentials and options as --demo-* flags");
   });
 });
 

@@ -1,4 +1,6 @@
 // Helpers for storage plugin authors (S3, GCS, ...): what every store needs besides its SDK calls.
+
+import type { Readable } from "node:stream";
 import { checkKey } from "../naming.js";
 import type { RequestOptions, StorageObject } from "../storage.js";
 import { trimSlashes } from "../url.js";
@@ -16,6 +18,11 @@ export interface ObjectNaming {
   /** The object name of a key, checked ({@link checkKey}: INVALID_ARGUMENT naming the store): `prefix/key`. */
   objectName(key: string): string;
   /**
+   * The object name of an upload's key: as {@link objectName}, but a refused key also destroys the
+   * body, so that its producer is not left waiting on a stream nobody reads.
+   */
+  uploadName(key: string, body: Readable): string;
+  /**
    * The object-name prefix of a listing: empty, a key, a key ending in `/`, or the start of a name
    * (`backup-`). Not trimmed: `backup/` must not match `backups-1`.
    */
@@ -28,9 +35,18 @@ export interface ObjectNaming {
 export function objectNaming(plugin: string, prefix: string): ObjectNaming {
   const root = trimSlashes(prefix);
   const rootSlash = root ? `${root}/` : "";
+  const objectName = (key: string) => `${rootSlash}${checkKey(key, plugin)}`;
   return {
     prefix: root,
-    objectName: (key) => `${rootSlash}${checkKey(key, plugin)}`,
+    objectName,
+    uploadName(key, body) {
+      try {
+        return objectName(key);
+      } catch (error) {
+        body.destroy();
+        throw error;
+      }
+    },
     listPrefix(listPrefix) {
       if (listPrefix !== "") checkKey(listPrefix.endsWith("/") ? listPrefix.slice(0, -1) : listPrefix, plugin);
       return `${rootSlash}${listPrefix}`;

@@ -70,7 +70,8 @@ export interface BucketLocation {
 /**
  * Parses `<scheme>://bucket/prefix`. INVALID_ARGUMENT for another scheme, and for a URL that
  * carries credentials or a query (they would be silently ignored): `hint` says where they go
- * instead (`--s3-* flags or AWS_* variables`). The user information is never repeated in a message.
+ * instead (`--s3-* flags or AWS_* variables`). Neither the user information nor the query is
+ * repeated in the message: either may hold a secret.
  */
 export function parseBucketUrl(plugin: string, scheme: string, url: string, hint: string): BucketLocation {
   const location = parseStorageUrl(url);
@@ -79,19 +80,22 @@ export function parseBucketUrl(plugin: string, scheme: string, url: string, hint
   }
   const parsed = parseUrl(url, "storage URL");
   if (parsed.search || parsed.username || parsed.password) {
-    const shown = parsed.username || parsed.password ? withoutUserInfo(parsed) : redactUrl(url);
     throw new HoardError(
       "INVALID_ARGUMENT",
-      `${plugin}: ${shown}: use ${scheme}://bucket/prefix and pass credentials and options as ${hint}`,
+      `${plugin}: ${shownWithoutSecrets(parsed)}: use ${scheme}://bucket/prefix and pass credentials and options as ${hint}`,
     );
   }
   return { bucket: location.bucket, prefix: location.path };
 }
 
-/** The URL with its user information (a key, a token, a password) replaced by `***`. */
-function withoutUserInfo(url: URL): string {
+/** The URL with its user information (a key, a token, a password) and its query replaced by `***`. */
+function shownWithoutSecrets(url: URL): string {
   const copy = new URL(url.href);
+  const userInfo = copy.username !== "" || copy.password !== "";
   copy.username = "";
   copy.password = "";
-  return redactUrl(copy.href).replace("//", "//***@");
+  copy.search = "";
+  copy.hash = "";
+  const shown = `${userInfo ? copy.href.replace("//", "//***@") : copy.href}${url.search ? "?***" : ""}`;
+  return redactUrl(shown);
 }
