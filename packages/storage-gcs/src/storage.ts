@@ -145,13 +145,7 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
       } while (pageToken);
     },
     async upload(key, body, uploadOptions) {
-      let name: string;
-      try {
-        name = objectName(key);
-      } catch (error) {
-        body.destroy();
-        throw error;
-      }
+      const name = naming.uploadName(key, body);
       const target = objectUrl(key);
       return uploadObject(
         {

@@ -125,13 +125,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
   }
 
   async function upload(key: string, body: Readable, uploadOptions: UploadOptions = {}): Promise<StorageObject> {
-    let objectKey: string;
-    try {
-      objectKey = objectKeyOf(key);
-    } catch (error) {
-      body.destroy();
-      throw error;
-    }
+    const objectKey = naming.uploadName(key, body);
     const { signal, contentLength, onProgress } = uploadOptions;
     if (signal?.aborted) {
       body.destroy();
