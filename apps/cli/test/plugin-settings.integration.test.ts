@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -155,5 +155,32 @@ describe("plugin options come from the plugins' declarations", () => {
     const fromVariable = await runCli(["list", storageUrl], { HOARD_GCS_PRIVATE_KEY: pem });
     expectUsageError(fromVariable, "HOARD_GCS_CLIENT_EMAIL");
     expect(fromVariable.stderr).not.toContain("PRIVATE KEY-----");
+  });
+
+  it("removes the secrets from the environment the dump tools inherit", async () => {
+    // A pg_dump first on PATH that writes down the environment it was given.
+    const bin = join(directory, "bin");
+    const written = join(directory, "pg_dump-environment.json");
+    await mkdir(bin);
+    await writeFile(
+      join(bin, "pg_dump"),
+      `#!${process.execPath}\nrequire("node:fs").writeFileSync(${JSON.stringify(written)}, JSON.stringify(process.env));\nprocess.exit(1);\n`,
+    );
+    await chmod(join(bin, "pg_dump"), 0o755);
+    const secrets = everySetting("storage")
+      .concat(everySetting("driver"))
+      .filter(({ setting }) => setting.secret)
+      .map(({ setting }) => environmentVariableOf(setting));
+    expect(secrets.length).toBeGreaterThan(0);
+    const result = await runCli(["backup", unusedDatabase, join(directory, "secrets-stored")], {
+      PATH: `${bin}:${process.env.PATH ?? ""}`,
+      HOARD_S3_REGION: "not-a-secret",
+      ...Object.fromEntries(secrets.map((name) => [name, `value-of-${name}`])),
+    });
+    expect(result.code).toBe(1);
+    const inherited = JSON.parse(await readFile(written, "utf8")) as Record<string, string>;
+    expect(inherited.HOARD_S3_REGION).toBe("not-a-secret");
+    for (const name of secrets) expect(inherited[name], name).toBeUndefined();
+    expect(JSON.stringify(inherited)).not.toContain("value-of-");
   });
 });
