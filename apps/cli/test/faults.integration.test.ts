@@ -2,8 +2,8 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type SilentServer, startSilentServer } from "@hoard/test-harness";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createDatabase, psql, seedSmall, snapshotSmall } from "./postgres.ts";
 import { type CliResult, collect, runCli, startCli } from "./run-cli.ts";
 

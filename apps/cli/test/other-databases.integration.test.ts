@@ -3,9 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runMongoCommand } from "@hoard/test-harness";
 import { scratchName } from "@hoard/test-harness/vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "./run-cli.ts";
 
 const run = promisify(execFile);

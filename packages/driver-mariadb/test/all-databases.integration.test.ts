@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, restore } from "@hoard/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MariadbServer, startMariadb } from "@hoard/test-harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
 import { accountUrl, createDatabase, databaseUrl, runSql } from "./mariadb.ts";
 

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { backup, createLocalStorage, type Driver, HoardError, restore, type Storage } from "@hoard/core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { freePort } from "@hoard/test-harness";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
 import {
   accountUrl,

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { backup, createLocalStorage, restore, type Storage } from "@hoard/core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { findExecutable } from "@hoard/test-harness";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createDriverFromUrl, createMariadbDriver } from "../src/index.ts";
 import {
   accountUrl,

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, HoardError, restore, type Storage } from "@hoard/core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type SilentServer, startSilentServer } from "@hoard/test-harness";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver, parseMariadbUrl } from "../src/index.ts";
 import {
   accountUrl,

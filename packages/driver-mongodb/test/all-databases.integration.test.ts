@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { backup, restore } from "@hoard/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MongoServer, type PostgresServer, startMongo, startPostgres } from "@hoard/test-harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ArchiveEvent, readArchive } from "../src/archive-reader.ts";
 import { createMongoDriver } from "../src/index.ts";
 import { databaseUrl, insert, seedFixture, snapshotDatabase, withClient } from "./fixture.ts";

@@ -1,8 +1,8 @@
 import { readdir, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { backup, type HoardEvent, isHoardError, listBackups, restore } from "@hoard/core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type FerretdbServer, type PostgresServer, startFerretdb, startPostgres } from "@hoard/test-harness";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createMongoDriver, type MongoDriverOptions } from "../src/index.ts";
 import { databaseUrl, insert, isFerretDb, newDatabaseUrl, seedFixture, snapshotFixture, withClient } from "./fixture.ts";

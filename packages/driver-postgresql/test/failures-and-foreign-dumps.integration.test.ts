@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { backup, createLocalStorage, isHoardError, restore, type Storage } from "@hoard/core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type PostgresServer, startThrowawayPostgres } from "@hoard/test-harness";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createPostgresDriver } from "../src/index.ts";
 import { createDatabase, databaseUrl, psql } from "./postgres.ts";
 

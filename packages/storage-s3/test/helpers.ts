@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
-import { type RecordedRequest, type RecordingProxy, s3Client, s3ErrorAnswer, startRecordingProxy as startHarnessRecordingProxy } from "@hoard/test-harness";
+import {
+  type RecordedRequest,
+  type RecordingProxy,
+  s3Client,
+  s3ErrorAnswer,
+  startRecordingProxy as startHarnessRecordingProxy,
+} from "@hoard/test-harness";
 import { inject } from "vitest";
 import type { S3StorageOptions } from "../src/index.ts";
 
@@ -43,6 +49,9 @@ export type { RecordedRequest } from "@hoard/test-harness";
  * get a 500 InternalError instead, to break an upload midway while the real server still sees the
  * clean-up.
  */
-export function startRecordingProxy(target: string, failWhen: (request: RecordedRequest) => boolean = () => false): Promise<RecordingProxy> {
+export function startRecordingProxy(
+  target: string,
+  failWhen: (request: RecordedRequest) => boolean = () => false,
+): Promise<RecordingProxy> {
   return startHarnessRecordingProxy(target, (request) => (failWhen(request) ? s3ErrorAnswer(500, "InternalError") : undefined));
 }

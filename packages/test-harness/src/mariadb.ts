@@ -12,8 +12,8 @@ import {
   startupTimeoutMs,
   waitUntil,
 } from "./process.ts";
-import type { RunningServer, ServerOrigin } from "./server.ts";
 import { isTestName, scratchName } from "./scratch.ts";
+import type { RunningServer, ServerOrigin } from "./server.ts";
 import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 

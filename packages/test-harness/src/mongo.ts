@@ -7,8 +7,8 @@ import type { PostgresServer } from "./postgres.ts";
 import { startPostgres } from "./postgres.ts";
 import type { ManagedProcess } from "./process.ts";
 import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
-import type { RunningServer } from "./server.ts";
 import { isTestName, scratchName } from "./scratch.ts";
+import type { RunningServer } from "./server.ts";
 import { randomName, stopOnce } from "./server.ts";
 
 /** A MongoDB-compatible server to talk to: from {@link startMongo}, or from a URL with {@link connectMongo}. */
@@ -90,7 +90,10 @@ export function connectMongo(url: string, options: { runTag?: string | undefined
     async testDatabases() {
       const reply = await command({ listDatabases: 1, nameOnly: true });
       const databases = (reply.databases ?? []) as Array<{ name: string }>;
-      return databases.map((database) => database.name).filter(isTestName).sort();
+      return databases
+        .map((database) => database.name)
+        .filter(isTestName)
+        .sort();
     },
   };
 }

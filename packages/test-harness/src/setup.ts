@@ -1,5 +1,5 @@
-import type { TestProject } from "vitest/node";
 import type { ProvidedContext } from "vitest";
+import type { TestProject } from "vitest/node";
 import "./context.ts";
 import type { GcsServer } from "./gcs.ts";
 import { startGcs } from "./gcs.ts";
@@ -87,7 +87,8 @@ export function setupServers(options: SetupOptions): (project: TestProject) => P
         const others = otherLiveRuns(tag);
         await stopAll(started);
         const ours = after.filter((entry) => madeByRun(nameOf(entry), tag));
-        const untagged = others.length > 0 ? [] : after.filter((entry) => !before.includes(entry) && !/[_-][0-9a-f]{8}[_-]/.test(nameOf(entry)));
+        const untagged =
+          others.length > 0 ? [] : after.filter((entry) => !before.includes(entry) && !/[_-][0-9a-f]{8}[_-]/.test(nameOf(entry)));
         if (ours.length > 0 || untagged.length > 0) {
           throw new Error(
             `the tests left ${[...ours, ...untagged].join(", ")} on the servers (run ${tag}): make them with ` +
