@@ -10,7 +10,7 @@ import { startGcs, startS3 } from "@hoard/test-harness";
  *   --storage-url s3://bench/runs --storage-arg=--s3-endpoint=http://127.0.0.1:7070
  *
  * `--storage s3` and `--storage gcs` start versitygw or fake-gcs-server on loopback with the test
- * harness (scripts/harness), create a bucket, and stop the server in `close`.
+ * harness (@hoard/test-harness), create a bucket, and stop the server in `close`.
  */
 export interface StorageTarget {
   /** Shown in the report, e.g. `local` or `s3`. */
