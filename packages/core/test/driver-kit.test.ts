@@ -14,6 +14,7 @@ import {
   decodeUrlPart,
   defineSettings,
   describeFound,
+  locateTool,
   noAnswerError,
   readDriverSettings,
   removeWhenClosed,
@@ -280,5 +281,30 @@ describe("onStderrLine", () => {
     const script = "process.stderr.write('-- Conn'); setTimeout(() => process.stderr.write('ecting\\n-- Retrieving\\r\\n\\nlast'), 50)";
     await runTool(process.execPath, { label: "node", args: ["-e", script], onStderrLine: (line) => lines.push(line) });
     expect(lines).toEqual(["-- Connecting", "-- Retrieving", "last"]);
+  });
+});
+
+describe("locateTool", () => {
+  it("finds the configured program, else the first of the names on PATH", async () => {
+    expect(await locateTool("demo", { configured: process.execPath, names: ["no-such-program"], hint: "install it" })).toBe(
+      process.execPath,
+    );
+    expect(await locateTool("demo", { names: ["hoard-no-such-program", "node"], hint: "install it" })).toMatch(/node$/);
+  });
+
+  it("TOOL_NOT_FOUND says what to install, and which option names a configured program", async () => {
+    await expect(
+      locateTool("demo", { names: ["hoard-no-a", "hoard-no-b"], hint: "install demo-tools", option: "dumpExecutable" }),
+    ).rejects.toMatchObject({
+      code: "TOOL_NOT_FOUND",
+      message: "hoard-no-a or hoard-no-b not found on PATH: install demo-tools, or set dumpExecutable",
+    });
+    const missing = join(work, "missing-program");
+    await expect(
+      locateTool("demo", { configured: missing, names: ["x"], hint: "install demo-tools", option: "dumpExecutable" }),
+    ).rejects.toMatchObject({
+      code: "TOOL_NOT_FOUND",
+      message: `demo: dumpExecutable ${missing} is not an executable program: install demo-tools`,
+    });
   });
 });

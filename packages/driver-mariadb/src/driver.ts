@@ -10,10 +10,10 @@ import {
   type DriverSettingsBag,
   describeFound,
   findExecutable,
+  locateTool,
   log,
   redactUrl,
   removeWhenClosed,
-  requireExecutable,
   runTool,
   runToolWithInput,
   type ToolOptions,
@@ -165,7 +165,12 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
     async dump(context: DumpContext) {
       if (context.signal?.aborted) throw new HoardError("ABORTED", "mariadb: dump aborted before it started");
       const logger = context.logger ?? options.logger;
-      const executable = await locate(options.dumpExecutable, ["mariadb-dump", "mysqldump"], "dumpExecutable");
+      const executable = await locateTool("mariadb", {
+        configured: options.dumpExecutable,
+        names: ["mariadb-dump", "mysqldump"],
+        hint: installHint,
+        option: "dumpExecutable",
+      });
       const label = basename(executable);
       const credentials = await credentialsIn(context.workDirectory, logger);
       const what = connection.database === undefined ? ["--all-databases", "--flush-privileges"] : ["--", connection.database];
@@ -231,7 +236,12 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
       let spool: string | undefined;
       let clientStarted = false;
       try {
-        const executable = await locate(options.clientExecutable, ["mariadb", "mysql"], "clientExecutable");
+        const executable = await locateTool("mariadb", {
+          configured: options.clientExecutable,
+          names: ["mariadb", "mysql"],
+          hint: installHint,
+          option: "clientExecutable",
+        });
         credentials = await credentialsIn(context.workDirectory, logger);
         const base = [...credentials.arguments, ...connectionArguments(connection), `--connect-timeout=${timeoutSeconds}`];
         if (!context.replace) {
@@ -303,12 +313,4 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
 /** For the registry: `mariadb://` and `mysql://` URLs, with the settings bag of the CLI or a config file. */
 export function createDriverFromUrl(url: string, settings: DriverSettingsBag = {}): Driver {
   return createMariadbDriver(optionsFromSettings(url, settings));
-}
-
-/** The configured program, or the first of `names` on PATH; TOOL_NOT_FOUND says what to install. */
-async function locate(configured: string | undefined, names: string[], option: string): Promise<string> {
-  if (configured === undefined) return requireExecutable(names, `${installHint}, or set ${option}`);
-  const found = await findExecutable([configured]);
-  if (!found) throw new HoardError("TOOL_NOT_FOUND", `mariadb: ${option} ${configured} is not an executable program: ${installHint}`);
-  return found;
 }

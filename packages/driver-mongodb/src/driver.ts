@@ -8,7 +8,7 @@ import {
   type RestoreContext,
   type RestoreInput,
 } from "@hoard/core";
-import { connectTimeoutMsOf, findExecutable, log, requireExecutable } from "@hoard/core/plugin";
+import { connectTimeoutMsOf, findExecutable, locateTool, log } from "@hoard/core/plugin";
 import { MongoClient } from "mongodb";
 import type { ArchiveCollectionMetadata } from "./archive-format.js";
 import { peekPrelude } from "./archive-reader.js";
@@ -63,18 +63,18 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
     throw new HoardError("INVALID_ARGUMENT", `mongodb: batchSize must be a positive integer, not ${batchSize}`);
   }
   const connectTimeoutMs = connectTimeoutMsOf("mongodb", options.connectTimeoutMs);
-  const mongodump = options.mongodumpPath ?? "mongodump";
-  const mongorestore = options.mongorestorePath ?? "mongorestore";
 
   /** The executable to use, or undefined for the built-in engine. */
-  const chooseTool = async (executable: string, logger: Logger | undefined): Promise<string | undefined> => {
+  const chooseTool = async (tool: "mongodump" | "mongorestore", logger: Logger | undefined): Promise<string | undefined> => {
     if (engine === "builtin") return undefined;
+    const option = tool === "mongodump" ? "mongodumpPath" : "mongorestorePath";
+    const configured = options[option];
     if (engine === "tools") {
-      return requireExecutable(
-        [executable],
-        'install the MongoDB Database Tools, or use the built-in engine (--mongodb-engine builtin, or engine: "builtin" in the driver options)',
-      );
+      const hint =
+        'install the MongoDB Database Tools, or use the built-in engine (--mongodb-engine builtin, or engine: "builtin" in the driver options)';
+      return locateTool("mongodb", { configured, names: [tool], hint, option });
     }
+    const executable = configured ?? tool;
     const found = await findExecutable([executable]);
     log(logger, "info", found ? `mongodb: using ${found}` : `mongodb: ${executable} not found on PATH; using the built-in engine`);
     return found;
@@ -87,7 +87,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
 
     async dump(dump: DumpContext): Promise<DumpOutput> {
       const logger = dump.logger ?? options.logger;
-      const executable = await chooseTool(mongodump, logger);
+      const executable = await chooseTool("mongodump", logger);
       if (executable) {
         log(logger, "debug", `mongodb: engine tools: the backup is written by ${executable} --archive (engine setting: ${engine})`);
         const output = await toolDump({
@@ -129,7 +129,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
       const name = input.path ?? "the archive";
       // Restore over the target: asked by restore({ replace }), or by the older drop options.
       const replace = (restore.replace ?? false) || (options.drop ?? false) || restoreOptions.includes("--drop");
-      const executable = await chooseTool(mongorestore, logger);
+      const executable = await chooseTool("mongorestore", logger);
       if (executable) {
         log(logger, "debug", `mongodb: engine tools: ${executable} --archive restores ${name} (engine setting: ${engine})`);
         let stream: Readable = (await decompressByContent(input.stream, name)).stream;

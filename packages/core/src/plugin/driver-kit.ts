@@ -9,3 +9,4 @@ export * from "./driver-files.js";
 export * from "./driver-messages.js";
 export * from "./driver-output.js";
 export * from "./driver-settings.js";
+export * from "./driver-tools.js";
