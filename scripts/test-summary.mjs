@@ -6,8 +6,7 @@ import { basename } from "node:path";
 
 const paths = process.argv.slice(2);
 if (paths.length === 0) paths.push(".vitest-report.json");
-const line = (label, passed, failed, skipped) =>
-  `${label}: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`;
+const line = (label, passed, failed, skipped) => `${label}: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`;
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -23,7 +22,10 @@ for (const path of paths) {
   }
   const reportSkipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   if (paths.length > 1) {
-    const label = basename(path).replace(/^\.?vitest-report-?/, "").replace(/\.json$/, "") || "report";
+    const label =
+      basename(path)
+        .replace(/^\.?vitest-report-?/, "")
+        .replace(/\.json$/, "") || "report";
     console.log(line(label, report.numPassedTests, report.numFailedTests, reportSkipped));
   }
   passed += report.numPassedTests;
