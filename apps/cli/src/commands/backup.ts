@@ -1,4 +1,4 @@
-import { type BackupMode, type BackupResult, backup, HoardError, joinKey, schedule, validateCron } from "@hoard/core";
+import { type BackupMode, type BackupResult, backup, driverPackages, HoardError, joinKey, schedule, validateCron } from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { integerOption, UsageError } from "../arguments.js";
 import {
@@ -55,7 +55,12 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
         .usage(
           "$0 backup <database-url> <storage-url>\n$0 backup <storage-url>    with HOARD_DATABASE_URL or --database-url-file\n\nBack up a database to storage",
         )
-        .positional("database-url", { type: "string", describe: "postgresql://, mariadb://, mysql://, mongodb:// URL" })
+        .positional("database-url", {
+          type: "string",
+          describe: `${Object.keys(driverPackages)
+            .map((scheme) => `${scheme}://`)
+            .join(", ")} URL`,
+        })
         .positional("storage-url", { type: "string", describe: "s3://bucket/prefix, gs://bucket/prefix, file:///dir or a path" })
         .option("prefix", { type: "string", default: "backup", describe: "backups are named <prefix>-<yyyyMMddHHmmss>.<ext>" })
         .option("mode", {
