@@ -62,6 +62,7 @@ export const pluginPackages: readonly PluginPackage[] = [
   { kind: "driver", name: "@hoard/driver-postgresql", schemes: ["postgresql", "postgres"] },
   { kind: "driver", name: "@hoard/driver-mariadb", schemes: ["mariadb", "mysql"] },
   { kind: "driver", name: "@hoard/driver-mongodb", schemes: ["mongodb", "mongodb+srv"] },
+  { kind: "driver", name: "@hoard/driver-sqlite", schemes: ["sqlite"] },
 ];
 
 function packagesByScheme(kind: PluginKind): Readonly<Record<string, string>> {
