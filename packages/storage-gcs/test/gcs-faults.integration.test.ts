@@ -2,64 +2,31 @@ import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { isHoardError, type Storage } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
-import { type SilentServer, startSilentServer, startTcpProxy, type TcpProxy, type TcpProxyOptions } from "@hoard/test-harness";
-import { afterEach, describe, expect, it } from "vitest";
+import { jsonErrorAnswer, type RecordedRequest } from "@hoard/test-harness";
+import * as fault from "@hoard/test-harness/vitest";
+import { describe, expect, it } from "vitest";
 import { createGcsStorage, createStorageFromUrl, type GcsStorageOptions } from "../src/index.ts";
 import { createBucket, emulator, objectNames } from "./emulator.ts";
-import { type RecordedRequest, startRecordingProxy } from "./recording-proxy.ts";
 
+const { abortedMidway, abortedRejections, badKeys, badPrefixes, callsWithKey, elapsedMs, faultPeers } = fault;
+const { listedKeys, readWithPause, rejection, textOf, timedRejection, timedRejections } = fault;
 const chunk = 256 * 1024;
 const mebibyte = 1024 * 1024;
-const stoppers: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  await Promise.all(stoppers.splice(0).map((stop) => stop()));
-});
-
-async function silentServer(): Promise<SilentServer> {
-  const server = await startSilentServer();
-  stoppers.push(() => server.close());
-  return server;
-}
+const peers = faultPeers(() => emulator().endpoint);
+const { silentServer, tcpProxy, proxyThat } = peers;
 
 async function recordingProxy(answer?: (request: RecordedRequest) => number | undefined) {
-  const proxy = await startRecordingProxy(emulator().endpoint, answer);
-  stoppers.push(() => proxy.stop());
-  return proxy;
-}
-
-async function tcpProxy(options: TcpProxyOptions = {}): Promise<TcpProxy> {
-  const proxy = await startTcpProxy(emulator().endpoint, options);
-  stoppers.push(() => proxy.stop());
-  return proxy;
+  return peers.recordingProxy((request) => {
+    const status = answer?.(request);
+    return status === undefined ? undefined : jsonErrorAnswer(status);
+  });
 }
 
 function storageIn(bucket: string, options: Partial<GcsStorageOptions> = {}): Storage {
   return createGcsStorage({ bucket, prefix: "p", apiEndpoint: emulator().endpoint, chunkSize: chunk, ...options });
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error,
-  );
-}
-
-async function timedRejection(operation: () => Promise<unknown>): Promise<{ error: unknown; elapsed: number }> {
-  const started = Date.now();
-  const error = await rejection(operation());
-  return { error, elapsed: Date.now() - started };
-}
-
-async function textOf(stream: Readable): Promise<string> {
-  return Buffer.concat(await stream.toArray()).toString("utf8");
-}
-
-async function keysOf(storage: Storage, prefix?: string, signal?: AbortSignal): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const object of storage.list(prefix, { signal })) keys.push(object.key);
-  return keys;
-}
+const keysOf = listedKeys;
 
 describe("no overwrite", () => {
   it("refuses to upload over an existing key, in one request or resumable, and keeps the original bytes", async () => {
@@ -156,9 +123,7 @@ describe("a silent endpoint", () => {
       ["reading gs://hung/p/a.gz", () => storage.download("a.gz")],
       ["reading gs://hung/p/b.gz", () => storage.copy("a.gz", "b.gz")],
     ];
-    const outcomes = await Promise.all(operations.map(([, operation]) => timedRejection(operation)));
-    for (const [index, { error, elapsed }] of outcomes.entries()) {
-      const [what] = operations[index] as [string, unknown];
+    for (const { what, error, elapsed } of await timedRejections(operations)) {
       expect(isHoardError(error, "UNREACHABLE"), `${what}: ${String(error)}`).toBe(true);
       expect((error as Error).message).toBe(`gcs: no answer from ${silent.url} within 1 s (${what})`);
       // Three attempts of a second each and the back-off between them, or a second of silence and a bounded clean-up.
@@ -184,12 +149,9 @@ describe("a silent endpoint", () => {
     const timeoutMs = 2_000;
     const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, chunkSize: 64 * mebibyte, timeoutMs, maxRetries: 0 });
     const source = randomStream(32 * mebibyte);
-    let started = Date.now();
-    await storage.upload("slow.bin", source.stream);
-    expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
-    started = Date.now();
-    const back = await sha256Of(await storage.download("slow.bin"));
-    expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
+    expect(await elapsedMs(() => storage.upload("slow.bin", source.stream))).toBeGreaterThan(2 * timeoutMs);
+    let back: Awaited<ReturnType<typeof sha256Of>> | undefined;
+    expect(await elapsedMs(async () => (back = await sha256Of(await storage.download("slow.bin"))))).toBeGreaterThan(2 * timeoutMs);
     expect(back).toEqual({ digest: await source.sha256, size: 32 * mebibyte });
   });
 
@@ -212,22 +174,14 @@ describe("a download", () => {
     const storage = storageIn(bucket, { timeoutMs: 1_000 });
     const source = randomStream(16 * mebibyte);
     await storage.upload("big.bin", source.stream);
-    const chunks: Buffer[] = [];
-    for await (const part of await storage.download("big.bin")) {
-      if (chunks.length === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));
-      chunks.push(part as Buffer);
-    }
-    expect(createHash("sha256").update(Buffer.concat(chunks)).digest("hex")).toBe(await source.sha256);
+    const read = await readWithPause(await storage.download("big.bin"), 3_000);
+    expect(createHash("sha256").update(read).digest("hex")).toBe(await source.sha256);
   });
 
   it("fails its stream with UNREACHABLE when the endpoint goes silent midway", async () => {
     const bucket = await createBucket();
     await storageIn(bucket).upload("big.bin", randomStream(32 * mebibyte).stream);
-    const proxy = await tcpProxy({
-      onBytes: (_up, down) => {
-        if (down > 2 * mebibyte) proxy.freeze();
-      },
-    });
+    const proxy = await proxyThat("freeze", { down: 2 * mebibyte });
     const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, timeoutMs: 1_000 });
     const stream = await storage.download("big.bin");
     const { error, elapsed } = await timedRejection(() => sha256Of(stream));
@@ -251,17 +205,7 @@ describe("abort signals", () => {
       ["resumable upload", (signal) => storage.upload("a", randomStream(chunk * 3).stream, { signal })],
       ["download", (signal) => storage.download("a", { signal })],
     ];
-    const outcomes = await Promise.all(
-      operations.map(([, operation]) =>
-        timedRejection(() => {
-          const controller = new AbortController();
-          setTimeout(() => controller.abort(), 200);
-          return operation(controller.signal);
-        }),
-      ),
-    );
-    for (const [index, { error, elapsed }] of outcomes.entries()) {
-      const [what] = operations[index] as [string, unknown];
+    for (const { what, error, elapsed } of await abortedRejections(operations)) {
       expect(isHoardError(error, "ABORTED"), `${what}: ${String(error)}`).toBe(true);
       expect(elapsed, what).toBeLessThan(1_500);
     }
@@ -271,10 +215,7 @@ describe("abort signals", () => {
     const bucket = await createBucket();
     const storage = storageIn(bucket);
     await storage.upload("big.bin", randomStream(16 * mebibyte).stream);
-    const controller = new AbortController();
-    const stream = await storage.download("big.bin", { signal: controller.signal });
-    stream.once("data", () => controller.abort());
-    const error = await rejection(sha256Of(stream));
+    const error = await abortedMidway((signal) => storage.download("big.bin", { signal }));
     expect(isHoardError(error, "ABORTED"), String(error)).toBe(true);
   });
 });
@@ -282,11 +223,7 @@ describe("abort signals", () => {
 describe("a connection lost midway", () => {
   it("fails an upload with UNREACHABLE naming the endpoint, not as an abort", async () => {
     const bucket = await createBucket();
-    const proxy = await tcpProxy({
-      onBytes: (up) => {
-        if (up > 4 * mebibyte) proxy.cut();
-      },
-    });
+    const proxy = await proxyThat("cut", { up: 4 * mebibyte });
     const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, chunkSize: 32 * mebibyte, maxRetries: 1 });
     const error = await rejection(storage.upload("lost.bin", randomStream(16 * mebibyte).stream));
     expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
@@ -301,11 +238,7 @@ describe("a connection lost midway", () => {
   it("fails a download stream with a HoardError naming the endpoint", async () => {
     const bucket = await createBucket();
     await storageIn(bucket).upload("big.bin", randomStream(16 * mebibyte).stream);
-    const proxy = await tcpProxy({
-      onBytes: (_up, down) => {
-        if (down > 2 * mebibyte) proxy.cut();
-      },
-    });
+    const proxy = await proxyThat("cut", { down: 2 * mebibyte });
     const storage = storageIn(bucket, { apiEndpoint: proxy.endpoint, timeoutMs: 1_000 });
     const error = await rejection(sha256Of(await storage.download("big.bin")));
     expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
@@ -324,23 +257,14 @@ describe("keys", () => {
   it("rejects keys that escape or alias, on every call, before any request", async () => {
     const proxy = await recordingProxy();
     const storage = storageIn(await createBucket(), { apiEndpoint: proxy.endpoint });
-    for (const key of ["a/../../b", "../b", "a/./b", "a//b", "/a", "a/", "a\\b", "a\nb", ""]) {
-      const calls: Array<[string, () => Promise<unknown>]> = [
-        ["stat", () => storage.stat(key)],
-        ["exists", () => storage.exists(key)],
-        ["upload", () => storage.upload(key, Readable.from([Buffer.from("x")]))],
-        ["download", () => storage.download(key)],
-        ["delete", () => storage.delete(key)],
-        ["copy from", () => storage.copy(key, "ok")],
-        ["copy to", () => storage.copy("ok", key)],
-      ];
-      for (const [what, call] of calls) {
+    for (const key of badKeys) {
+      for (const [what, call] of callsWithKey(storage, key)) {
         const error = await rejection(call());
         expect(isHoardError(error, "INVALID_ARGUMENT"), `${what} ${JSON.stringify(key)}: ${String(error)}`).toBe(true);
         expect((error as Error).message).toMatch(/^gcs: invalid key/);
       }
     }
-    for (const prefix of ["../", "a/../../b/", "a//"]) {
+    for (const prefix of badPrefixes) {
       expect(isHoardError(await rejection(keysOf(storage, prefix)), "INVALID_ARGUMENT"), prefix).toBe(true);
     }
     expect(proxy.requests).toEqual([]);

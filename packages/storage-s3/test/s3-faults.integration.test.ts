@@ -1,68 +1,26 @@
 import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { CreateMultipartUploadCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { isHoardError, type Storage } from "@hoard/core";
+import { isHoardError } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
-import { type SilentServer, startSilentServer, startTcpProxy, type TcpProxy } from "@hoard/test-harness";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import * as fault from "@hoard/test-harness/vitest";
+import { describe, expect, inject, it } from "vitest";
 import { createS3Storage, createStorageFromUrl, type S3StorageOptions } from "../src/index.ts";
-import { connection, createBucket, openMultipartUploads, type RecordedRequest, startRecordingProxy, testClient } from "./helpers.ts";
+import { connection, createBucket, openMultipartUploads, type RecordedRequest, testClient } from "./helpers.ts";
 
+const { abortedMidway, abortedRejections, badKeys, badPrefixes, callsWithKey, elapsedMs, faultPeers } = fault;
+const { listedKeys, readWithPause, rejection, textOf, timedRejection, timedRejections } = fault;
 const mebibyte = 1024 * 1024;
-const stoppers: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  await Promise.all(stoppers.splice(0).map((stop) => stop()));
-});
-
-async function silentServer(): Promise<SilentServer> {
-  const server = await startSilentServer();
-  stoppers.push(() => server.close());
-  return server;
-}
-
-async function recordingProxy() {
-  const proxy = await startRecordingProxy(inject("s3").endpoint);
-  stoppers.push(() => proxy.stop());
-  return proxy;
-}
-
-async function tcpProxy(options: Parameters<typeof startTcpProxy>[1] = {}): Promise<TcpProxy> {
-  const proxy = await startTcpProxy(inject("s3").endpoint, options);
-  stoppers.push(() => proxy.stop());
-  return proxy;
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (error: unknown) => error,
-  );
-}
-
-/** The error and how long the call took to fail. */
-async function timedFailure(operation: () => Promise<unknown>): Promise<{ error: unknown; elapsed: number }> {
-  const started = Date.now();
-  const error = await failureOf(operation());
-  return { error, elapsed: Date.now() - started };
-}
-
-async function textOf(stream: Readable): Promise<string> {
-  return Buffer.concat(await stream.toArray()).toString("utf8");
-}
+const { silentServer, recordingProxy, tcpProxy, proxyThat } = faultPeers(() => inject("s3").endpoint);
+const failureOf = rejection;
+const timedFailure = timedRejection;
 
 async function objectKeys(bucket: string): Promise<string[]> {
   const response = await testClient().send(new ListObjectsV2Command({ Bucket: bucket }));
   return (response.Contents ?? []).map((object) => object.Key ?? "");
 }
 
-async function keysOf(storage: Storage, prefix?: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const object of storage.list(prefix)) keys.push(object.key);
-  return keys;
-}
+const keysOf = listedKeys;
 
 const headerOf = (requests: RecordedRequest[], name: string) =>
   requests.filter((request) => request.headers[name] !== undefined).map((request) => `${request.method} ${request.headers[name]}`);
@@ -146,9 +104,7 @@ describe("a silent endpoint", () => {
       ["GetObject s3://hung/p/a.gz", () => storage.download("a.gz")],
       ["HeadObject s3://hung/p/a.gz", () => storage.copy("a.gz", "b.gz")],
     ];
-    const outcomes = await Promise.all(operations.map(([, operation]) => timedFailure(operation)));
-    for (const [index, { error, elapsed }] of outcomes.entries()) {
-      const [what] = operations[index] as [string, unknown];
+    for (const { what, error, elapsed } of await timedRejections(operations)) {
       expect(isHoardError(error, "UNREACHABLE"), `${what}: ${String(error)}`).toBe(true);
       expect((error as Error).message).toBe(`s3: no answer from ${silent.url} within 1 s (${what})`);
       // Three attempts of one second of silence each, plus the back-off between them.
@@ -188,12 +144,9 @@ describe("a silent endpoint", () => {
       partSize: 64 * mebibyte,
     });
     const source = randomStream(32 * mebibyte);
-    let started = Date.now();
-    await storage.upload("slow.bin", source.stream);
-    expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
-    started = Date.now();
-    const back = await sha256Of(await storage.download("slow.bin"));
-    expect(Date.now() - started).toBeGreaterThan(2 * timeoutMs);
+    expect(await elapsedMs(() => storage.upload("slow.bin", source.stream))).toBeGreaterThan(2 * timeoutMs);
+    let back: Awaited<ReturnType<typeof sha256Of>> | undefined;
+    expect(await elapsedMs(async () => (back = await sha256Of(await storage.download("slow.bin"))))).toBeGreaterThan(2 * timeoutMs);
     expect(back).toEqual({ digest: await source.sha256, size: 32 * mebibyte });
   });
 });
@@ -204,24 +157,15 @@ describe("a download", () => {
     const storage = createS3Storage({ ...connection(), bucket, timeoutMs: 1_000 });
     const source = randomStream(32 * mebibyte);
     await storage.upload("big.bin", source.stream);
-    const stream = await storage.download("big.bin");
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) {
-      // A restore busy elsewhere: the stream waits three times the timeout for its reader.
-      if (chunks.length === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));
-      chunks.push(chunk as Buffer);
-    }
-    expect(createHash("sha256").update(Buffer.concat(chunks)).digest("hex")).toBe(await source.sha256);
+    // A restore busy elsewhere: the stream waits three times the timeout for its reader.
+    const read = await readWithPause(await storage.download("big.bin"), 3_000);
+    expect(createHash("sha256").update(read).digest("hex")).toBe(await source.sha256);
   });
 
   it("fails its stream with UNREACHABLE when the endpoint goes silent midway", async () => {
     const bucket = await createBucket();
     await createS3Storage({ ...connection(), bucket }).upload("big.bin", randomStream(32 * mebibyte).stream);
-    const proxy = await tcpProxy({
-      onBytes: (_up, down) => {
-        if (down > 2 * mebibyte) proxy.freeze();
-      },
-    });
+    const proxy = await proxyThat("freeze", { down: 2 * mebibyte });
     const storage = createS3Storage({ ...connection(), endpoint: proxy.endpoint, bucket, timeoutMs: 1_000 });
     const stream = await storage.download("big.bin");
     const { error, elapsed } = await timedFailure(() => sha256Of(stream));
@@ -240,28 +184,13 @@ describe("abort signals", () => {
       ["exists", (signal) => storage.exists("a", { signal })],
       ["delete", (signal) => storage.delete("a", { signal })],
       ["copy", (signal) => storage.copy("a", "b", { signal })],
-      [
-        "list",
-        async (signal) => {
-          for await (const _ of storage.list("", { signal })) break;
-        },
-      ],
+      ["list", (signal) => keysOf(storage, "", signal)],
       ["upload", (signal) => storage.upload("a", Readable.from([Buffer.from("x")]), { signal })],
       ["multipart upload", (signal) => storage.upload("a", randomStream(12 * mebibyte).stream, { signal })],
       ["download", (signal) => storage.download("a", { signal })],
       ["sweep", (signal) => storage.sweep?.({ before: new Date(), signal }) ?? Promise.resolve()],
     ];
-    const outcomes = await Promise.all(
-      operations.map(([, operation]) =>
-        timedFailure(() => {
-          const controller = new AbortController();
-          setTimeout(() => controller.abort(), 200);
-          return operation(controller.signal);
-        }),
-      ),
-    );
-    for (const [index, { error, elapsed }] of outcomes.entries()) {
-      const [what] = operations[index] as [string, unknown];
+    for (const { what, error, elapsed } of await abortedRejections(operations)) {
       expect(isHoardError(error, "ABORTED"), `${what}: ${String(error)}`).toBe(true);
       expect(elapsed, what).toBeLessThan(1_500);
     }
@@ -271,10 +200,7 @@ describe("abort signals", () => {
     const bucket = await createBucket();
     const storage = createS3Storage({ ...connection(), bucket });
     await storage.upload("big.bin", randomStream(16 * mebibyte).stream);
-    const controller = new AbortController();
-    const stream = await storage.download("big.bin", { signal: controller.signal });
-    stream.once("data", () => controller.abort());
-    const error = await failureOf(sha256Of(stream));
+    const error = await abortedMidway((signal) => storage.download("big.bin", { signal }));
     expect(isHoardError(error, "ABORTED"), String(error)).toBe(true);
   });
 });
@@ -282,11 +208,7 @@ describe("abort signals", () => {
 describe("a connection lost midway", () => {
   it("fails an upload with UNREACHABLE naming the endpoint, not as an abort", async () => {
     const bucket = await createBucket();
-    const proxy = await tcpProxy({
-      onBytes: (up) => {
-        if (up > 7 * mebibyte) proxy.cut();
-      },
-    });
+    const proxy = await proxyThat("cut", { up: 7 * mebibyte });
     const storage = createS3Storage({ ...connection(), endpoint: proxy.endpoint, bucket, partSize: 5 * mebibyte, queueSize: 1 });
     const error = await failureOf(storage.upload("lost.bin", randomStream(20 * mebibyte).stream));
     expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
@@ -297,11 +219,7 @@ describe("a connection lost midway", () => {
   it("fails a download stream with a HoardError naming the endpoint", async () => {
     const bucket = await createBucket();
     await createS3Storage({ ...connection(), bucket }).upload("big.bin", randomStream(16 * mebibyte).stream);
-    const proxy = await tcpProxy({
-      onBytes: (_up, down) => {
-        if (down > 2 * mebibyte) proxy.cut();
-      },
-    });
+    const proxy = await proxyThat("cut", { down: 2 * mebibyte });
     const storage = createS3Storage({ ...connection(), endpoint: proxy.endpoint, bucket });
     const error = await failureOf(sha256Of(await storage.download("big.bin")));
     expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
@@ -313,23 +231,14 @@ describe("keys", () => {
   it("rejects keys that escape or alias, on every call, before any request", async () => {
     const proxy = await recordingProxy();
     const storage = createS3Storage({ ...connection(), endpoint: proxy.endpoint, bucket: await createBucket(), prefix: "p" });
-    for (const key of ["a/../../b", "../b", "a/./b", "a//b", "/a", "a/", "a\\b", "a\nb", ""]) {
-      const calls: Array<[string, () => Promise<unknown>]> = [
-        ["stat", () => storage.stat(key)],
-        ["exists", () => storage.exists(key)],
-        ["upload", () => storage.upload(key, Readable.from([Buffer.from("x")]))],
-        ["download", () => storage.download(key)],
-        ["delete", () => storage.delete(key)],
-        ["copy from", () => storage.copy(key, "ok")],
-        ["copy to", () => storage.copy("ok", key)],
-      ];
-      for (const [what, call] of calls) {
+    for (const key of badKeys) {
+      for (const [what, call] of callsWithKey(storage, key)) {
         const error = await failureOf(call());
         expect(isHoardError(error, "INVALID_ARGUMENT"), `${what} ${JSON.stringify(key)}: ${String(error)}`).toBe(true);
         expect((error as Error).message).toMatch(/^s3: invalid key/);
       }
     }
-    for (const prefix of ["../", "a/../../b/", "a//"]) {
+    for (const prefix of badPrefixes) {
       expect(isHoardError(await failureOf(keysOf(storage, prefix)), "INVALID_ARGUMENT"), prefix).toBe(true);
     }
     expect(proxy.requests).toEqual([]);

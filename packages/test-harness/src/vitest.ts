@@ -14,6 +14,7 @@ import { connectPostgres } from "./postgres.ts";
 import { scratchName as runScratchName } from "./scratch.ts";
 
 export type { ProvidedGcs, ProvidedMariadb, ProvidedMongo, ProvidedPostgres, ProvidedRun, ProvidedS3 } from "./context.ts";
+export * from "./faults.ts";
 
 /** The run's tag, from the global setup. */
 export function runTag(): string {
