@@ -1,29 +1,16 @@
 import { spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
+import { freshDirectories } from "./helpers.ts";
 
-const created: string[] = [];
-
-async function freshDirectory(name: string): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), `hoard-faults-${name}-`));
-  created.push(directory);
-  return directory;
-}
-
-afterAll(async () => {
-  for (const directory of created) {
-    await chmod(directory, 0o700).catch(() => {});
-    await rm(directory, { recursive: true, force: true });
-  }
-});
+const freshDirectory = freshDirectories("faults");
 
 /** Every file under `directory`, relative to it, sorted. */
 async function filesUnder(directory: string): Promise<string[]> {

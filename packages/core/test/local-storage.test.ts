@@ -1,26 +1,16 @@
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
 import { describeStorageContract } from "../src/testing/storage-contract.ts";
+import { freshDirectories } from "./helpers.ts";
 
-const created: string[] = [];
-
-async function freshDirectory(name: string): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), `hoard-local-${name}-`));
-  created.push(directory);
-  return directory;
-}
-
-afterAll(async () => {
-  for (const directory of created) await rm(directory, { recursive: true, force: true });
-});
+const freshDirectory = freshDirectories("local");
 
 describeStorageContract("local", {
   create: async () => createLocalStorage({ directory: await freshDirectory("contract") }),

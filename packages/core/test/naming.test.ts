@@ -2,27 +2,7 @@ import { format } from "date-fns";
 import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import { backupKey, formatTimestamp, isBackupExtension, parseBackupKey, parseTimestamp, validatePrefix } from "../src/naming.ts";
-
-function thrown(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
-
-/** mulberry32, seeded so a failing date can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { prng, thrown } from "./helpers.ts";
 
 describe("formatTimestamp", () => {
   it("writes yyyyMMddHHmmss in UTC and drops milliseconds", () => {

@@ -1,13 +1,12 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { gzipSync } from "node:zlib";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Driver } from "../src/driver.ts";
 import { HoardError, isHoardError } from "../src/errors.ts";
 import { backup } from "../src/pipelines/backup.ts";
@@ -15,17 +14,13 @@ import { restore } from "../src/pipelines/restore.ts";
 import { toolOutput } from "../src/process.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
+import { freshDirectories } from "./helpers.ts";
 
 // Faults from production: a connection cut during a restore's download, a full disk for the
 // temporary files, an abort during a driver's restore. Real local storage, real files, a real
 // tmpfs for the full disk; only the network cut is injected into the download stream.
 
-const created: string[] = [];
-async function freshDirectory(name: string): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), `hoard-faults-${name}-`));
-  created.push(directory);
-  return directory;
-}
+const freshDirectory = freshDirectories("faults", { beforeRemoval: () => unmountAll() });
 
 const mounted: string[] = [];
 /** A tmpfs of `size` (e.g. "256k"): a real disk that fills up. Needs root, as CI and developers are here. */
@@ -37,10 +32,9 @@ async function smallDisk(size: string): Promise<string> {
   return directory;
 }
 
-afterAll(async () => {
+function unmountAll(): void {
   for (const directory of mounted) spawnSync("umount", [directory]);
-  for (const directory of created) await rm(directory, { recursive: true, force: true });
-});
+}
 
 /** Incompressible bytes, so that gzip output is as large as its input. */
 function noise(size: number): Buffer {

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { Readable } from "node:stream";
@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create as createTar } from "tar";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Driver, DumpContext, RestoreContext, RestoreInput } from "../src/driver.ts";
 import { HoardError, isHoardError } from "../src/errors.ts";
 import type { HoardEvent, Logger } from "../src/logger.ts";
@@ -21,21 +21,12 @@ import { schedule } from "../src/pipelines/schedule.ts";
 import { toolOutput } from "../src/process.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
+import { freshDirectories, isAlive } from "./helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: a fake driver whose dump is a real child process, and a fresh storage per test.
 
-const created: string[] = [];
-
-async function freshDirectory(name: string): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), `hoard-pipelines-${name}-`));
-  created.push(directory);
-  return directory;
-}
-
-afterAll(async () => {
-  for (const directory of created) await rm(directory, { recursive: true, force: true });
-});
+const freshDirectory = freshDirectories("pipelines");
 
 /** The byte at offset `index` of every fake dump; the script below computes the same. */
 function byteAt(index: number): number {
@@ -182,15 +173,6 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -297,7 +279,7 @@ describe("backup", () => {
 
   it.each(modes)("%s mode: aborting mid-dump gives ABORTED, stops the tool and stores nothing", async (mode) => {
     const pidFile = join(temporaryDirectory, "..", `${relative(tmpdir(), temporaryDirectory)}-abort.pid`);
-    created.push(pidFile);
+    freshDirectory.removeAfterwards(pidFile);
     const controller = new AbortController();
     const logger: Logger = {
       event(event) {
@@ -333,7 +315,7 @@ describe("backup", () => {
   it.each(modes)("%s mode: an existing key gives ALREADY_EXISTS, leaves the old object alone and stops the dump", async (mode) => {
     await put(storage, "backup-20260314150926.sql.gz", "the old backup");
     const pidFile = join(storageDirectory, "..", `${relative(tmpdir(), storageDirectory)}-exists.pid`);
-    created.push(pidFile);
+    freshDirectory.removeAfterwards(pidFile);
     const error = await caught(backup({ driver: fakeDriver({ total: 1e12, slowMs: 5, pidFile }), storage, mode, now, temporaryDirectory }));
     expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
     expect((await contentOf(storage, "backup-20260314150926.sql.gz")).toString()).toBe("the old backup");
@@ -352,7 +334,7 @@ describe("backup", () => {
 
   it("a failing upload stops the dump and is reported", async () => {
     const pidFile = join(storageDirectory, "..", `${relative(tmpdir(), storageDirectory)}-upload.pid`);
-    created.push(pidFile);
+    freshDirectory.removeAfterwards(pidFile);
     const failingStorage: Storage = {
       ...storage,
       async upload(_key, body) {

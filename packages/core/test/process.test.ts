@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import type { HoardEvent, Logger } from "../src/logger.ts";
 import { findExecutable, requireExecutable, runTool, runToolWithInput, type ToolOptions, toolOutput } from "../src/process.ts";
+import { isAlive } from "./helpers.ts";
 
 const node = process.execPath;
 let directory: string;
@@ -31,15 +32,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

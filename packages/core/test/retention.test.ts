@@ -11,6 +11,7 @@ import {
   type RetentionPolicy,
   type RetentionRule,
 } from "../src/retention.ts";
+import { prng, thrown } from "./helpers.ts";
 
 const day = 86_400_000;
 const hour = 3_600_000;
@@ -27,15 +28,6 @@ function keptKeys(plan: PrunePlan): string[] {
 
 function keptTimes(plan: PrunePlan): string[] {
   return plan.keep.map((planned) => planned.backup.time.toISOString());
-}
-
-function thrown(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 /** Every day from `first` to `last` (inclusive) at the given UTC time of day. */
@@ -418,18 +410,6 @@ describe("planRetention: older-than", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Property test against an independent oracle built on date-fns.
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type CalendarRule = "hourly" | "daily" | "weekly" | "monthly" | "yearly";
 

@@ -4,15 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseDuration } from "../src/duration.ts";
 import { isHoardError } from "../src/errors.ts";
 import { joinKey, parseStorageUrl, parseUrl, redactUrl, schemeOf, splitObjectUrl, trimSlashes } from "../src/url.ts";
-
-function thrown(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
+import { thrown } from "./helpers.ts";
 
 describe("redactUrl", () => {
   it("removes the password and keeps the user, host, port, path and harmless parameters", () => {
