@@ -82,11 +82,7 @@ function cliRunner(): HoardRunner {
       "backup",
       run.databaseUrl,
       run.target.url,
-      "--mode",
-      run.mode,
-      "--prefix",
-      run.prefix,
-      ...compressionArguments(run),
+      ...modeArguments(run),
       ...(run.extraArguments ?? []),
       ...run.target.extraArguments,
     ],
@@ -105,11 +101,7 @@ function libraryRunner(script: string): HoardRunner {
       run.databaseUrl,
       "--storage-url",
       run.target.url,
-      "--mode",
-      run.mode,
-      "--prefix",
-      run.prefix,
-      ...compressionArguments(run),
+      ...modeArguments(run),
       ...run.target.extraArguments.map((argument) => `--storage-arg=${argument}`),
     ],
   };
@@ -122,6 +114,11 @@ function refuseExtraArguments(run: HoardRunOptions): string[] {
 }
 
 /** `--compression-level N`, understood by both the CLI and the library runner, when a level is set. */
+/** The mode, prefix and compression level, as both runners take them. */
+function modeArguments(run: HoardRunOptions): string[] {
+  return ["--mode", run.mode, "--prefix", run.prefix, ...compressionArguments(run)];
+}
+
 function compressionArguments(run: HoardRunOptions): string[] {
   return run.compressionLevel === undefined ? [] : ["--compression-level", String(run.compressionLevel)];
 }

@@ -1,8 +1,7 @@
 import type { ProcessPeak } from "./process-memory.ts";
 
-/** One run of one variant. */
-export interface Sample {
-  wallSeconds: number;
+/** The peaks, CPU times and output size of a run, and of a summary of runs. */
+interface Measures {
   /** ru_maxrss of hoard's Node.js process, KiB (hoard variants only). */
   nodePeakKilobytes?: number;
   nodeCpuSeconds?: number;
@@ -13,6 +12,11 @@ export interface Sample {
   gzipPeakKilobytes?: number;
   gzipCpuSeconds?: number;
   outputBytes?: number;
+}
+
+/** One run of one variant. */
+export interface Sample extends Measures {
+  wallSeconds: number;
   processes: ProcessPeak[];
   /** Busy share of all CPUs (0-1) in the second before the run: work of others on the machine. */
   busyBefore?: number;
@@ -21,19 +25,12 @@ export interface Sample {
 }
 
 /** The runs of one variant folded into one row: median times and sizes, the highest peaks. */
-export interface Summary {
+export interface Summary extends Measures {
   runs: number;
   failures: number;
   wallSeconds?: number;
   wallSecondsLowest?: number;
   wallSecondsHighest?: number;
-  nodePeakKilobytes?: number;
-  nodeCpuSeconds?: number;
-  pgDumpPeakKilobytes?: number;
-  pgDumpCpuSeconds?: number;
-  gzipPeakKilobytes?: number;
-  gzipCpuSeconds?: number;
-  outputBytes?: number;
 }
 
 /** All runs of one variant at one size. */

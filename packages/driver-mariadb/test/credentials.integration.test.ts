@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
-import { accountUrl, childProcesses, createAccount, createDatabase, databaseUrl, randomName, runSql, type TestAccount } from "./mariadb.ts";
+import { accountDatabase, childProcesses, createAccount, databaseUrl, randomName, runSql, type TestAccount, waitFor } from "./mariadb.ts";
 
 const server = inject("mariadb");
 let account: TestAccount;
@@ -14,8 +14,7 @@ let workDirectory: string;
 beforeAll(async () => {
   account = await createAccount(server.url);
   workDirectory = await mkdtemp(join(tmpdir(), "hoard-mariadb-credentials-"));
-  const database = randomName(`${account.databasePrefix}source`);
-  sourceUrl = accountUrl(await createDatabase(server.url, database), account.user, account.password);
+  sourceUrl = await accountDatabase(server.url, account, "source");
   // Big enough (about 1.5 MB of SQL) that the dump blocks on its full pipe while nobody reads it.
   await runSql(
     sourceUrl,
@@ -27,16 +26,6 @@ afterAll(async () => {
   await account?.drop();
   await rm(workDirectory, { recursive: true, force: true });
 });
-
-async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /**
  * The one running child called `name` (with `argument`, when given), with its arguments and

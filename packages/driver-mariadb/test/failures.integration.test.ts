@@ -2,20 +2,23 @@ import { chmod, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { backup, createLocalStorage, type Driver, HoardError, restore, type Storage } from "@hoard/core";
+import { backup, createLocalStorage, type Driver, type HoardError, restore, type Storage } from "@hoard/core";
 import { freePort } from "@hoard/test-harness";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
 import {
+  accountDatabase,
   accountUrl,
   childProcesses,
   createAccount,
   createDatabase,
   databaseUrl,
+  failureOf,
   keysOf,
   randomName,
   runSql,
   type TestAccount,
+  waitFor,
 } from "./mariadb.ts";
 
 const server = inject("mariadb");
@@ -30,9 +33,7 @@ let programs: string;
 beforeAll(async () => {
   programs = await mkdtemp(join(tmpdir(), "hoard-mariadb-programs-"));
   account = await createAccount(server.url);
-  const database = randomName(`${account.databasePrefix}source`);
-  await createDatabase(server.url, database);
-  sourceUrl = accountUrl(databaseUrl(server.url, database), account.user, account.password);
+  sourceUrl = await accountDatabase(server.url, account, "source");
   await runSql(
     sourceUrl,
     `CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(300));
@@ -56,17 +57,6 @@ afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-/** The error a promise rejects with, failing the test when it resolves. */
-async function failureOf(promise: Promise<unknown>): Promise<HoardError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (HoardError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a failure");
-}
-
 /** Reads a stream to its end or its error, returning how many bytes came before the error. */
 async function drain(stream: Readable): Promise<{ bytes: number; error?: unknown }> {
   let bytes = 0;
@@ -75,17 +65,6 @@ async function drain(stream: Readable): Promise<{ bytes: number; error?: unknown
     return { bytes };
   } catch (error) {
     return { bytes, error };
-  }
-}
-
-/** Waits until `check` returns something, polling. */
-async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

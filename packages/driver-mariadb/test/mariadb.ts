@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
-import type { Storage } from "@hoard/core";
-import { scratchName } from "@hoard/test-harness/vitest";
+import { HoardError, type Storage } from "@hoard/core";
+import { rejectionOfKind, scratchName, throwOfKind } from "@hoard/test-harness/vitest";
 
 /** Runs the mariadb client with SQL on stdin, the URL's password in MYSQL_PWD (tests only), and returns its output. */
 export async function runSql(url: string, sql: string, options: { columnNames?: boolean; database?: string | null } = {}): Promise<string> {
@@ -138,4 +138,32 @@ export async function childProcesses(name: string): Promise<Array<{ pid: number;
     }
   }
   return found;
+}
+
+const isHoardError = (error: unknown): error is HoardError => HoardError.isInstance(error);
+
+/** The HoardError a promise rejects with, failing the test when it resolves (another error is thrown again). */
+export function failureOf(promise: Promise<unknown>): Promise<HoardError> {
+  return rejectionOfKind(promise, isHoardError);
+}
+
+/** The HoardError an action throws, failing the test when it returns. */
+export function failureOfSync(action: () => unknown): HoardError {
+  return throwOfKind(action, isHoardError);
+}
+
+/** Waits until `check` returns something, polling. */
+export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A new database of `account` on the server of `serverUrl` (dropped with the account), as the account's URL. */
+export async function accountDatabase(serverUrl: string, account: TestAccount, label: string): Promise<string> {
+  return accountUrl(await createDatabase(serverUrl, randomName(`${account.databasePrefix}${label}`)), account.user, account.password);
 }

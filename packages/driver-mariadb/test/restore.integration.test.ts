@@ -8,6 +8,7 @@ import { findExecutable } from "@hoard/test-harness";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createDriverFromUrl, createMariadbDriver } from "../src/index.ts";
 import {
+  accountDatabase,
   accountUrl,
   createAccount,
   createDatabase,
@@ -27,7 +28,7 @@ let storage: Storage;
 
 beforeAll(async () => {
   account = await createAccount(server.url);
-  sourceUrl = accountUrl(await createDatabase(server.url, randomName(`${account.databasePrefix}source`)), account.user, account.password);
+  sourceUrl = await accountDatabase(server.url, account, "source");
   await runSql(sourceUrl, "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO t VALUES (1, 'one'), (2, 'twö');");
 });
 

@@ -3,17 +3,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import { backup, createLocalStorage, HoardError, restore, type Storage } from "@hoard/core";
-import { type SilentServer, startSilentServer } from "@hoard/test-harness";
+import { backup, createLocalStorage, restore, type Storage } from "@hoard/core";
+import { silentServerOfSuite } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver, parseMariadbUrl } from "../src/index.ts";
 import {
+  accountDatabase,
   accountUrl,
   createAccount,
   createDatabase,
   databaseOf,
   databaseUrl,
   dropDatabase,
+  failureOf,
+  failureOfSync,
   keysOf,
   randomName,
   runSql,
@@ -50,28 +53,7 @@ afterAll(async () => {
 
 /** A new empty database of the test account (dropped with the account). */
 async function newDatabase(label: string): Promise<string> {
-  return accountUrl(await createDatabase(server.url, randomName(`${account.databasePrefix}${label}`)), account.user, account.password);
-}
-
-/** The error a promise rejects with, failing the test when it resolves. */
-async function failureOf(promise: Promise<unknown>): Promise<HoardError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (HoardError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a failure");
-}
-
-function failureOfSync(action: () => unknown): HoardError {
-  try {
-    action();
-  } catch (error) {
-    if (HoardError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a failure");
+  return accountDatabase(server.url, account, label);
 }
 
 /** Everything in a database, as text, to see that nothing changed. */
@@ -201,17 +183,10 @@ describe("secrets in the URL", () => {
 });
 
 describe("connect timeout", () => {
-  let silent: SilentServer;
-
-  beforeAll(async () => {
-    silent = await startSilentServer();
-  });
-
-  afterAll(async () => {
-    await silent?.close();
-  });
+  const silentServer = silentServerOfSuite();
 
   it("a host that accepts TCP and never answers: backup fails with UNREACHABLE within the timeout", async () => {
+    const silent = silentServer();
     const url = `mariadb://app:secret@${silent.host}:${silent.port}/shop`;
     for (const mode of ["stream", "file"] as const) {
       const before = silent.connections();
@@ -229,6 +204,7 @@ describe("connect timeout", () => {
   });
 
   it("a host that accepts TCP and never answers: restore fails with UNREACHABLE within the timeout", async () => {
+    const silent = silentServer();
     const url = `mariadb://app:secret@${silent.host}:${silent.port}/shop`;
     // Checking the target, creating the database, and the restore client itself (replace, no CREATE DATABASE).
     for (const settings of [{}, { replace: true }, { replace: true, createDatabase: false }]) {
@@ -242,6 +218,7 @@ describe("connect timeout", () => {
   });
 
   it("a dump that waits longer than the connect timeout after connecting is not stopped", async () => {
+    const _silent = silentServer();
     const target = await newDatabase("locked");
     await runSql(target, "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO t VALUES (1);");
     const table = `${databaseOf(target)}.t`;

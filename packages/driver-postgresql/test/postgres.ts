@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { testPostgres } from "@hoard/test-harness/vitest";
+import { HoardError } from "@hoard/core";
+import { rejectionOfKind, testPostgres } from "@hoard/test-harness/vitest";
 
 const run = promisify(execFile);
 
@@ -59,4 +60,9 @@ export async function dropDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
   const server = databaseUrl(url, "postgres");
   await psql(server, `DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`);
+}
+
+/** The HoardError a promise rejects with, failing the test when it resolves (another error is thrown again). */
+export function failureOf(promise: Promise<unknown>): Promise<HoardError> {
+  return rejectionOfKind(promise, (error): error is HoardError => HoardError.isInstance(error));
 }

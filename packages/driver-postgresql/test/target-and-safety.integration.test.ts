@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import { backup, createLocalStorage, HoardError, restore, type Storage } from "@hoard/core";
-import { type SilentServer, startSilentServer } from "@hoard/test-harness";
+import { backup, createLocalStorage, type HoardError, restore, type Storage } from "@hoard/core";
+import { silentServerOfSuite } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createPostgresDriver, parsePostgresUrl } from "../src/index.ts";
-import { createDatabase, databaseUrl, dropDatabase, psql } from "./postgres.ts";
+import { createDatabase, databaseUrl, dropDatabase, failureOf, psql } from "./postgres.ts";
 
 const server = inject("postgres");
 const created: string[] = [];
@@ -30,17 +30,6 @@ afterAll(async () => {
   for (const url of created) await dropDatabase(url);
   await rm(directory, { recursive: true, force: true });
 });
-
-/** The error a promise rejects with, failing the test when it resolves. */
-async function failureOf(promise: Promise<unknown>): Promise<HoardError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (HoardError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a failure");
-}
 
 const nameOf = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1));
 
@@ -195,17 +184,10 @@ describe("secrets in URL parameters", () => {
 });
 
 describe("connect timeout", () => {
-  let silent: SilentServer;
-
-  beforeAll(async () => {
-    silent = await startSilentServer();
-  });
-
-  afterAll(async () => {
-    await silent?.close();
-  });
+  const silentServer = silentServerOfSuite();
 
   it("a host that accepts TCP and never answers: backup fails with UNREACHABLE within the timeout", async () => {
+    const silent = silentServer();
     const driver = createPostgresDriver({ url: `postgresql://postgres@${silent.host}:${silent.port}/shop`, connectTimeoutMs: 2000 });
     const started = Date.now();
     const error = await failureOf(backup({ driver, storage, prefix: "silent" }));
@@ -218,6 +200,7 @@ describe("connect timeout", () => {
   });
 
   it("a host that accepts TCP and never answers: restore fails with UNREACHABLE within the timeout", async () => {
+    const silent = silentServer();
     const { key } = await backup({ driver: createPostgresDriver({ url: await newDatabase() }), storage, prefix: "for-silent" });
     for (const replace of [false, true]) {
       const driver = createPostgresDriver({ url: `postgresql://postgres@${silent.host}:${silent.port}/shop`, connectTimeoutMs: 2000 });
