@@ -1,8 +1,7 @@
 import { join } from "node:path";
 import { freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
-import type { ManagedProcess } from "./process.ts";
-import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
+import { launchInTemporaryDirectory, waitUntil } from "./process.ts";
 import type { RunningServer } from "./server.ts";
 import { randomName, stopOnce } from "./server.ts";
 
@@ -24,12 +23,10 @@ const projectId = "hoard-test";
  */
 export async function startGcs(): Promise<GcsServer> {
   const command = requireTool("fake-gcs-server");
-  const directory = makeTemporaryDirectory("gcs");
-  let server: ManagedProcess | undefined;
-  try {
+  return launchInTemporaryDirectory("gcs", async ({ directory, launch, shutdown }) => {
     const port = await freePort();
     const endpoint = `http://${loopbackHost}:${port}`;
-    server = startProcess({
+    const server = launch({
       name: "fake-gcs-server",
       command,
       args: [
@@ -50,25 +47,15 @@ export async function startGcs(): Promise<GcsServer> {
         "-log-level",
         "warn",
       ],
-      logPath: join(directory, "fake-gcs-server.log"),
-      cwd: directory,
     });
     await waitUntil(`fake-gcs-server lists buckets at ${endpoint}`, () => listsBuckets(endpoint), { server });
-    const running = server;
     return {
       endpoint,
       projectId,
       createBucket: (name = randomName("hoard-test", "-")) => createBucket(endpoint, name),
-      stop: stopOnce(async () => {
-        await running.stop({ signal: "SIGTERM", timeoutMs: 10_000 });
-        await removeTemporaryDirectory(directory);
-      }),
+      stop: stopOnce(() => shutdown("SIGTERM", 10_000)),
     };
-  } catch (error) {
-    await server?.stop({ signal: "SIGKILL" });
-    await removeTemporaryDirectory(directory);
-    throw error;
-  }
+  });
 }
 
 async function listsBuckets(endpoint: string): Promise<boolean> {

@@ -1,20 +1,11 @@
 import { join } from "node:path";
 import { freePort, loopbackHost } from "./network.ts";
 import { findExecutable } from "./paths.ts";
-import type { ManagedProcess, ProcessOwner } from "./process.ts";
-import {
-  makeTemporaryDirectory,
-  removeTemporaryDirectory,
-  runCommand,
-  runCommandOrThrow,
-  startProcess,
-  startupError,
-  startupTimeoutMs,
-  waitUntil,
-} from "./process.ts";
-import { isTestName, scratchName } from "./scratch.ts";
+import type { ProcessOwner } from "./process.ts";
+import { launchInTemporaryDirectory, runCommand, runCommandOrThrow, startupError, startupTimeoutMs, waitUntil } from "./process.ts";
+import { isTestName } from "./scratch.ts";
 import type { RunningServer, ServerOrigin } from "./server.ts";
-import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
+import { databaseCreation, databaseServer } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 
 /** A MariaDB server to talk to: from {@link startMariadb}, or from a URL with {@link connectMariadb}. */
@@ -105,9 +96,7 @@ function parseMariadbUrl(text: string): MariadbConnection {
 
 function formatMariadbUrl(connection: MariadbConnection, database: string): string {
   const password = connection.password === "" ? "" : `:${encodeURIComponent(connection.password)}`;
-  return (
-    `mariadb://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` + encodeURIComponent(database)
-  );
+  return `mariadb://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/${encodeURIComponent(database)}`;
 }
 
 function clientArguments(connection: MariadbConnection): string[] {
@@ -178,10 +167,8 @@ function mariadbClient(
   runTag: string | undefined,
   onCreated: (name: string, created: boolean) => void,
 ): MariadbClient {
-  const createDatabase = async (name = randomName("hoard_test")): Promise<string> => {
-    assertPlainIdentifier(name);
+  const create = async (name: string): Promise<string> => {
     await runSql(connection, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
-    onCreated(name, true);
     return formatMariadbUrl(connection, name);
   };
   return {
@@ -194,13 +181,7 @@ function mariadbClient(
     clientArguments: () => clientArguments(connection),
     clientEnvironment: () => clientEnvironment(connection),
     query: (sql, database) => runSql(connection, sql, database),
-    createDatabase,
-    createScratchDatabase(prefix = "hoard_test") {
-      if (runTag === undefined) {
-        throw new Error("createScratchDatabase needs the run's tag: connectMariadb(url, { runTag })");
-      }
-      return createDatabase(scratchName(prefix, runTag));
-    },
+    ...databaseCreation(create, onCreated, runTag, "connectMariadb"),
     async dropDatabase(name) {
       await runSql(connection, `DROP DATABASE IF EXISTS \`${name.replaceAll("`", "``")}\``);
       onCreated(name, false);
@@ -224,23 +205,7 @@ function mariadbClient(
 }
 
 function mariadbServer(connection: MariadbConnection, origin: ServerOrigin, shutdown: () => Promise<void>): MariadbServer {
-  const createdDatabases = new Set<string>();
-  const client = mariadbClient(connection, undefined, (name, created) => {
-    if (created) createdDatabases.add(name);
-    else createdDatabases.delete(name);
-  });
-  return {
-    ...client,
-    origin,
-    stop: stopOnce(async () => {
-      if (origin !== "throwaway") {
-        for (const name of [...createdDatabases]) {
-          await client.dropDatabase(name);
-        }
-      }
-      await shutdown();
-    }),
-  };
+  return databaseServer((onCreated) => mariadbClient(connection, undefined, onCreated), origin, shutdown);
 }
 
 function requireExecutable(names: readonly string[], directories: readonly string[], hint: string): string {
@@ -258,43 +223,34 @@ async function startThrowawayMariadb(): Promise<MariadbServer> {
   const serverPath = requireExecutable(["mariadbd", "mysqld"], serverDirectories, hint);
   const installPath = requireExecutable(["mariadb-install-db", "mysql_install_db"], ["/usr/bin", "/usr/local/bin"], hint);
   const owner = await serverOwner();
-  const directory = makeTemporaryDirectory("mariadb", owner);
-  let server: ManagedProcess | undefined;
-  try {
-    const dataDirectory = join(directory, "data");
-    await initializeMariadbData(installPath, dataDirectory, directory, owner);
-    const port = await freePort();
-    const connection: MariadbConnection = { ...machineConnection, port };
-    server = startProcess({
-      name: "mariadbd",
-      command: serverPath,
-      args: [
-        "--no-defaults",
-        `--datadir=${dataDirectory}`,
-        `--socket=${join(directory, "mariadb.sock")}`,
-        `--pid-file=${join(directory, "mariadb.pid")}`,
-        `--tmpdir=${directory}`,
-        `--port=${port}`,
-        `--bind-address=${loopbackHost}`,
-        "--skip-name-resolve",
-        "--character-set-server=utf8mb4",
-        "--collation-server=utf8mb4_general_ci",
-      ],
-      logPath: join(directory, "mariadbd.log"),
-      cwd: directory,
-      owner,
-    });
-    await waitUntil(`MariaDB answers on ${loopbackHost}:${port}`, () => mariadbAnswers(connection), { server });
-    const running = server;
-    return mariadbServer(connection, "throwaway", async () => {
-      await running.stop({ signal: "SIGTERM", timeoutMs: 30_000 });
-      await removeTemporaryDirectory(directory);
-    });
-  } catch (error) {
-    await server?.stop({ signal: "SIGKILL" });
-    await removeTemporaryDirectory(directory);
-    throw error;
-  }
+  return launchInTemporaryDirectory(
+    "mariadb",
+    async ({ directory, launch, shutdown }) => {
+      const dataDirectory = join(directory, "data");
+      await initializeMariadbData(installPath, dataDirectory, directory, owner);
+      const port = await freePort();
+      const connection: MariadbConnection = { ...machineConnection, port };
+      const server = launch({
+        name: "mariadbd",
+        command: serverPath,
+        args: [
+          "--no-defaults",
+          `--datadir=${dataDirectory}`,
+          `--socket=${join(directory, "mariadb.sock")}`,
+          `--pid-file=${join(directory, "mariadb.pid")}`,
+          `--tmpdir=${directory}`,
+          `--port=${port}`,
+          `--bind-address=${loopbackHost}`,
+          "--skip-name-resolve",
+          "--character-set-server=utf8mb4",
+          "--collation-server=utf8mb4_general_ci",
+        ],
+      });
+      await waitUntil(`MariaDB answers on ${loopbackHost}:${port}`, () => mariadbAnswers(connection), { server });
+      return mariadbServer(connection, "throwaway", () => shutdown("SIGTERM", 30_000));
+    },
+    { owner },
+  );
 }
 
 async function initializeMariadbData(

@@ -1,12 +1,10 @@
-import { join } from "node:path";
 import type { Document } from "mongodb";
 import { MongoClient } from "mongodb";
 import { freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
 import type { PostgresServer } from "./postgres.ts";
 import { startPostgres } from "./postgres.ts";
-import type { ManagedProcess } from "./process.ts";
-import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
+import { launchInTemporaryDirectory, waitUntil } from "./process.ts";
 import { isTestName, scratchName } from "./scratch.ts";
 import type { RunningServer } from "./server.ts";
 import { randomName, stopOnce } from "./server.ts";
@@ -144,51 +142,48 @@ export async function startFerretdb(givenPostgres?: PostgresServer): Promise<Fer
     }
   };
   const database = randomName("hoard_ferretdb");
-  const directory = makeTemporaryDirectory("ferretdb");
-  let server: ManagedProcess | undefined;
-  try {
-    const postgresUrl = await postgres.createDatabase(database);
-    const port = await freePort();
-    server = startProcess({
-      name: "ferretdb",
-      command,
-      args: [
-        "--handler=postgresql",
-        `--listen-addr=${loopbackHost}:${port}`,
-        `--state-dir=${directory}`,
-        "--debug-addr=-",
-        "--telemetry=disable",
-        "--log-level=warn",
-      ],
-      // The PostgreSQL URL goes in the environment so that a password would not show in argv.
-      env: { ...process.env, FERRETDB_POSTGRESQL_URL: postgresUrl },
-      logPath: join(directory, "ferretdb.log"),
-      cwd: directory,
-    });
-    await waitUntil(
-      `FerretDB on ${loopbackHost}:${port} lists databases`,
-      async () => (await runMongoCommand(loopbackHost, port, { listDatabases: 1, nameOnly: true }, { timeoutMs: 1_000 })).ok === 1,
-      { server, intervalMs: 200 },
-    );
-    const running = server;
-    return {
-      ...connectMongo(`mongodb://${loopbackHost}:${port}/`),
-      origin: "throwaway",
-      kill: async () => {
-        await running.stop({ signal: "SIGKILL", timeoutMs: 5_000 });
-      },
-      stop: stopOnce(async () => {
-        await running.stop({ signal: "SIGTERM", timeoutMs: 10_000 });
-        await postgres.dropDatabase(database);
+  return launchInTemporaryDirectory(
+    "ferretdb",
+    async ({ directory, launch, shutdown }) => {
+      const postgresUrl = await postgres.createDatabase(database);
+      const port = await freePort();
+      const server = launch({
+        name: "ferretdb",
+        command,
+        args: [
+          "--handler=postgresql",
+          `--listen-addr=${loopbackHost}:${port}`,
+          `--state-dir=${directory}`,
+          "--debug-addr=-",
+          "--telemetry=disable",
+          "--log-level=warn",
+        ],
+        // The PostgreSQL URL goes in the environment so that a password would not show in argv.
+        env: { ...process.env, FERRETDB_POSTGRESQL_URL: postgresUrl },
+      });
+      await waitUntil(
+        `FerretDB on ${loopbackHost}:${port} lists databases`,
+        async () => (await runMongoCommand(loopbackHost, port, { listDatabases: 1, nameOnly: true }, { timeoutMs: 1_000 })).ok === 1,
+        { server, intervalMs: 200 },
+      );
+      return {
+        ...connectMongo(`mongodb://${loopbackHost}:${port}/`),
+        origin: "throwaway",
+        kill: async () => {
+          await server.stop({ signal: "SIGKILL", timeoutMs: 5_000 });
+        },
+        stop: stopOnce(async () => {
+          await shutdown("SIGTERM", 10_000);
+          await postgres.dropDatabase(database);
+          await stopOwnPostgres();
+        }),
+      };
+    },
+    {
+      onFailure: async () => {
+        await postgres.dropDatabase(database).catch(() => {});
         await stopOwnPostgres();
-        await removeTemporaryDirectory(directory);
-      }),
-    };
-  } catch (error) {
-    await server?.stop({ signal: "SIGKILL" });
-    await postgres.dropDatabase(database).catch(() => {});
-    await stopOwnPostgres();
-    await removeTemporaryDirectory(directory);
-    throw error;
-  }
+      },
+    },
+  );
 }

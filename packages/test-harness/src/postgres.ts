@@ -2,20 +2,11 @@ import { chownSync, existsSync, readdirSync, realpathSync, writeFileSync } from 
 import { dirname, join } from "node:path";
 import { freePort, loopbackHost } from "./network.ts";
 import { findExecutable } from "./paths.ts";
-import type { ManagedProcess, ProcessOwner } from "./process.ts";
-import {
-  makeTemporaryDirectory,
-  removeTemporaryDirectory,
-  runCommand,
-  runCommandOrThrow,
-  startProcess,
-  startupError,
-  startupTimeoutMs,
-  waitUntil,
-} from "./process.ts";
-import { isTestName, scratchName } from "./scratch.ts";
+import type { ProcessOwner } from "./process.ts";
+import { launchInTemporaryDirectory, runCommand, runCommandOrThrow, startupError, startupTimeoutMs, waitUntil } from "./process.ts";
+import { isTestName } from "./scratch.ts";
 import type { RunningServer, ServerOrigin } from "./server.ts";
-import { assertPlainIdentifier, randomName, stopOnce } from "./server.ts";
+import { assertPlainIdentifier, databaseCreation, databaseServer } from "./server.ts";
 import { serverOwner } from "./server-user.ts";
 
 /** A PostgreSQL server to talk to: from {@link startPostgres}, or from a URL with {@link connectPostgres}. */
@@ -105,9 +96,7 @@ function parsePostgresUrl(text: string): PostgresConnection {
 
 function formatPostgresUrl(connection: PostgresConnection, database: string): string {
   const password = connection.password === "" ? "" : `:${encodeURIComponent(connection.password)}`;
-  return (
-    `postgresql://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/` + encodeURIComponent(database)
-  );
+  return `postgresql://${encodeURIComponent(connection.user)}${password}@${connection.host}:${connection.port}/${encodeURIComponent(database)}`;
 }
 
 function clientEnvironment(connection: PostgresConnection, database: string): NodeJS.ProcessEnv {
@@ -165,10 +154,8 @@ function postgresClient(
   runTag: string | undefined,
   onCreated: (name: string, created: boolean) => void,
 ): PostgresClient {
-  const createDatabase = async (name = randomName("hoard_test")): Promise<string> => {
-    assertPlainIdentifier(name);
+  const create = async (name: string): Promise<string> => {
     await runSql(connection, `CREATE DATABASE "${name}"`);
-    onCreated(name, true);
     return formatPostgresUrl(connection, name);
   };
   return {
@@ -180,13 +167,7 @@ function postgresClient(
     databaseUrl: (database) => formatPostgresUrl(connection, database),
     clientEnvironment: (database) => clientEnvironment(connection, database ?? connection.maintenanceDatabase),
     query: (sql, database) => runSql(connection, sql, database),
-    createDatabase,
-    createScratchDatabase(prefix = "hoard_test") {
-      if (runTag === undefined) {
-        throw new Error("createScratchDatabase needs the run's tag: connectPostgres(url, { runTag })");
-      }
-      return createDatabase(scratchName(prefix, runTag));
-    },
+    ...databaseCreation(create, onCreated, runTag, "connectPostgres"),
     async dropDatabase(name) {
       assertPlainIdentifier(name);
       await runSql(connection, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -200,23 +181,7 @@ function postgresClient(
 }
 
 function postgresServer(connection: PostgresConnection, origin: ServerOrigin, shutdown: () => Promise<void>): PostgresServer {
-  const createdDatabases = new Set<string>();
-  const client = postgresClient(connection, undefined, (name, created) => {
-    if (created) createdDatabases.add(name);
-    else createdDatabases.delete(name);
-  });
-  return {
-    ...client,
-    origin,
-    stop: stopOnce(async () => {
-      if (origin !== "throwaway") {
-        for (const name of [...createdDatabases]) {
-          await client.dropDatabase(name);
-        }
-      }
-      await shutdown();
-    }),
-  };
+  return databaseServer((onCreated) => postgresClient(connection, undefined, onCreated), origin, shutdown);
 }
 
 /** bin directories of installed PostgreSQL versions, newest first. */
@@ -252,32 +217,23 @@ export interface ThrowawayPostgresOptions {
 export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<PostgresServer> {
   const binaryDirectory = serverBinaryDirectory();
   const owner = await serverOwner();
-  const directory = makeTemporaryDirectory("postgres", owner);
-  let server: ManagedProcess | undefined;
-  try {
-    const dataDirectory = join(directory, "data");
-    await initializePostgresData(binaryDirectory, dataDirectory, directory, owner, options.password);
-    const port = await freePort();
-    const connection: PostgresConnection = { ...machineConnection, port, password: options.password ?? "" };
-    server = startProcess({
-      name: "postgres",
-      command: join(binaryDirectory, "postgres"),
-      args: ["-D", dataDirectory, "-p", String(port), "-k", directory, "-c", `listen_addresses=${loopbackHost}`],
-      logPath: join(directory, "postgres.log"),
-      cwd: directory,
-      owner,
-    });
-    await waitUntil(`PostgreSQL answers on ${loopbackHost}:${port}`, () => postgresAnswers(connection), { server });
-    const running = server;
-    return postgresServer(connection, "throwaway", async () => {
-      await running.stop({ signal: "SIGINT", timeoutMs: 15_000 });
-      await removeTemporaryDirectory(directory);
-    });
-  } catch (error) {
-    await server?.stop({ signal: "SIGKILL" });
-    await removeTemporaryDirectory(directory);
-    throw error;
-  }
+  return launchInTemporaryDirectory(
+    "postgres",
+    async ({ directory, launch, shutdown }) => {
+      const dataDirectory = join(directory, "data");
+      await initializePostgresData(binaryDirectory, dataDirectory, directory, owner, options.password);
+      const port = await freePort();
+      const connection: PostgresConnection = { ...machineConnection, port, password: options.password ?? "" };
+      const server = launch({
+        name: "postgres",
+        command: join(binaryDirectory, "postgres"),
+        args: ["-D", dataDirectory, "-p", String(port), "-k", directory, "-c", `listen_addresses=${loopbackHost}`],
+      });
+      await waitUntil(`PostgreSQL answers on ${loopbackHost}:${port}`, () => postgresAnswers(connection), { server });
+      return postgresServer(connection, "throwaway", () => shutdown("SIGINT", 15_000));
+    },
+    { owner },
+  );
 }
 
 async function initializePostgresData(

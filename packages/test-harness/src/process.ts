@@ -264,3 +264,46 @@ export async function runCommandOrThrow(command: string, args: readonly string[]
   }
   return result.stdout;
 }
+
+/** What {@link launchInTemporaryDirectory} gives the function that starts a server. */
+export interface ServerLaunch {
+  /** The temporary directory: the server's working directory, holding its log `<name>.log`. */
+  directory: string;
+  /** Starts the server process in the directory (as the directory's owner, if any). */
+  launch(options: Omit<StartProcessOptions, "cwd" | "owner" | "logPath">): ManagedProcess;
+  /** Stops the launched process with `signal` (SIGKILL after `timeoutMs`) and removes the directory. */
+  shutdown(signal: NodeJS.Signals, timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Makes a temporary directory (given to `owner`) and runs `start` with it, which launches a server
+ * there, waits until it answers and returns it. When `start` fails, the process is killed,
+ * `onFailure` runs, the directory is removed, and the error is thrown again.
+ */
+export async function launchInTemporaryDirectory<T>(
+  label: string,
+  start: (launch: ServerLaunch) => Promise<T>,
+  options: { owner?: ProcessOwner | undefined; onFailure?: () => Promise<void> } = {},
+): Promise<T> {
+  const directory = makeTemporaryDirectory(label, options.owner);
+  let server: ManagedProcess | undefined;
+  const launch: ServerLaunch = {
+    directory,
+    launch: (process) => {
+      server = startProcess({ ...process, logPath: join(directory, `${process.name}.log`), cwd: directory, owner: options.owner });
+      return server;
+    },
+    shutdown: async (signal, timeoutMs) => {
+      await server?.stop({ signal, timeoutMs });
+      await removeTemporaryDirectory(directory);
+    },
+  };
+  try {
+    return await start(launch);
+  } catch (error) {
+    await server?.stop({ signal: "SIGKILL" });
+    await options.onFailure?.();
+    await removeTemporaryDirectory(directory);
+    throw error;
+  }
+}

@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { acceptsConnections, freePort, loopbackHost } from "./network.ts";
 import { requireTool } from "./paths.ts";
-import type { ManagedProcess } from "./process.ts";
-import { makeTemporaryDirectory, removeTemporaryDirectory, startProcess, waitUntil } from "./process.ts";
+import { launchInTemporaryDirectory, waitUntil } from "./process.ts";
 import type { RunningServer } from "./server.ts";
 import { randomName, stopOnce } from "./server.ts";
 
@@ -51,23 +50,19 @@ export async function createS3Bucket(client: S3Client, name = randomName("hoard-
  */
 export async function startS3(): Promise<S3Server> {
   const command = requireTool("versitygw");
-  const directory = makeTemporaryDirectory("s3");
   const accessKeyId = `hoard${randomBytes(8).toString("hex")}`;
   const secretAccessKey = randomBytes(24).toString("base64url");
-  let server: ManagedProcess | undefined;
-  try {
+  return launchInTemporaryDirectory("s3", async ({ directory, launch, shutdown }) => {
     const port = await freePort();
     const dataDirectory = join(directory, "data");
     const metadataDirectory = join(directory, "meta");
     await mkdir(dataDirectory);
     await mkdir(metadataDirectory);
-    server = startProcess({
+    const server = launch({
       name: "versitygw",
       command,
       args: ["--port", `${loopbackHost}:${port}`, "--region", region, "posix", "--sidecar", metadataDirectory, dataDirectory],
       env: { ...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey },
-      logPath: join(directory, "versitygw.log"),
-      cwd: directory,
     });
     const address = `${loopbackHost}:${port}`;
     await waitUntil(`versitygw accepts connections on ${address}`, () => acceptsConnections(loopbackHost, port), {
@@ -79,20 +74,14 @@ export async function startS3(): Promise<S3Server> {
       client ??= s3Client(connection);
       return client;
     };
-    const running = server;
     return {
       ...connection,
       client: getClient,
       createBucket: (name) => createS3Bucket(getClient(), name),
       stop: stopOnce(async () => {
         client?.destroy();
-        await running.stop({ signal: "SIGTERM", timeoutMs: 10_000 });
-        await removeTemporaryDirectory(directory);
+        await shutdown("SIGTERM", 10_000);
       }),
     };
-  } catch (error) {
-    await server?.stop({ signal: "SIGKILL" });
-    await removeTemporaryDirectory(directory);
-    throw error;
-  }
+  });
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { scratchName } from "./scratch.ts";
 
 /** A server started (or found) by the harness. */
 export interface RunningServer {
@@ -21,6 +22,63 @@ export function stopOnce(stop: () => Promise<void>): () => Promise<void> {
   return () => {
     stopping ??= stop();
     return stopping;
+  };
+}
+
+/**
+ * A database server of the harness: its client, made with a callback that hears of every database
+ * it creates or drops, and a stop() that drops those still there (unless the server is a throwaway
+ * one, removed whole) and then calls `shutdown`.
+ */
+export function databaseServer<Client extends { dropDatabase(name: string): Promise<void> }>(
+  makeClient: (onCreated: (name: string, created: boolean) => void) => Client,
+  origin: ServerOrigin,
+  shutdown: () => Promise<void>,
+): Client & RunningServer & { origin: ServerOrigin } {
+  const createdDatabases = new Set<string>();
+  const client = makeClient((name, created) => {
+    if (created) createdDatabases.add(name);
+    else createdDatabases.delete(name);
+  });
+  return {
+    ...client,
+    origin,
+    stop: stopOnce(async () => {
+      if (origin !== "throwaway") {
+        for (const name of [...createdDatabases]) {
+          await client.dropDatabase(name);
+        }
+      }
+      await shutdown();
+    }),
+  };
+}
+
+/**
+ * createDatabase and createScratchDatabase of a database client: `create(name)` makes the database
+ * and returns its URL, `onCreated` hears of it, and scratch names need the run's tag (else the
+ * error names `connect`, the function that takes it).
+ */
+export function databaseCreation(
+  create: (name: string) => Promise<string>,
+  onCreated: (name: string, created: boolean) => void,
+  runTag: string | undefined,
+  connect: string,
+): { createDatabase(name?: string): Promise<string>; createScratchDatabase(prefix?: string): Promise<string> } {
+  const createDatabase = async (name = randomName("hoard_test")): Promise<string> => {
+    assertPlainIdentifier(name);
+    const url = await create(name);
+    onCreated(name, true);
+    return url;
+  };
+  return {
+    createDatabase,
+    createScratchDatabase(prefix = "hoard_test") {
+      if (runTag === undefined) {
+        throw new Error(`createScratchDatabase needs the run's tag: ${connect}(url, { runTag })`);
+      }
+      return createDatabase(scratchName(prefix, runTag));
+    },
   };
 }
 
