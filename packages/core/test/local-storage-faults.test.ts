@@ -1,25 +1,16 @@
 import { spawn } from "node:child_process";
 import { chmod, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
-import { freshDirectories } from "./helpers.ts";
+import { filesUnder, freshDirectories } from "./helpers.ts";
 
 const freshDirectory = freshDirectories("faults");
-
-/** Every file under `directory`, relative to it, sorted. */
-async function filesUnder(directory: string): Promise<string[]> {
-  const entries = await readdir(directory, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(directory, join(entry.parentPath, entry.name)))
-    .sort();
-}
 
 async function keysOf(storage: Storage, prefix?: string, signal?: AbortSignal): Promise<string[]> {
   const keys: string[] = [];

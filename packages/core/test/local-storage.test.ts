@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
@@ -8,22 +8,13 @@ import { isHoardError } from "../src/errors.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
 import { describeStorageContract } from "../src/testing/storage-contract.ts";
-import { freshDirectories } from "./helpers.ts";
+import { filesUnder, freshDirectories } from "./helpers.ts";
 
 const freshDirectory = freshDirectories("local");
 
 describeStorageContract("local", {
   create: async () => createLocalStorage({ directory: await freshDirectory("contract") }),
 });
-
-/** Every file under `directory`, relative to it, sorted. */
-async function filesUnder(directory: string): Promise<string[]> {
-  const entries = await readdir(directory, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(directory, join(entry.parentPath, entry.name)))
-    .sort();
-}
 
 async function keysOf(storage: Storage, prefix?: string): Promise<string[]> {
   const keys: string[] = [];

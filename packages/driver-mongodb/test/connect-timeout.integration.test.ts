@@ -9,21 +9,12 @@ import { encodeNamespaceHeader, encodePrelude, encodeTerminator } from "../src/a
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createDriverFromUrl, createMongoDriver } from "../src/index.ts";
 import { insert, newDatabaseUrl, withClient } from "./fixture.ts";
-import { dumpToBuffer } from "./helpers.ts";
+import { dumpToBuffer, failureOf } from "./helpers.ts";
 
 const server = inject("mongo");
 const connectTimeoutMs = 2000;
 /** What "within the timeout" allows on top of it: client start, the failing attempt, a slow machine. */
 const slackMs = 8000;
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (error: unknown) => error,
-  );
-}
 
 /** Runs `work`, returning how it failed and how long it took to. */
 async function timedFailure(work: () => Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {

@@ -4,19 +4,10 @@ import { backup, type HoardEvent, isHoardError, listBackups, restore } from "@ho
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createMongoDriver } from "../src/index.ts";
-import { databaseUrl, insert, newDatabaseUrl, snapshotFixture, withClient } from "./fixture.ts";
-import { dumpToBuffer, put, temporaryStorage } from "./helpers.ts";
+import { databaseUrl, newDatabaseUrl, snapshotFixture } from "./fixture.ts";
+import { dumpToBuffer, failureOf, put, seedSmall, temporaryStorage } from "./helpers.ts";
 
 const server = inject("mongo");
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (error: unknown) => error,
-  );
-}
 
 /** A port on loopback where nothing listens. */
 async function closedPort(): Promise<number> {
@@ -28,18 +19,6 @@ async function closedPort(): Promise<number> {
   return address.port;
 }
 
-/** A small database: enough to make an archive worth damaging. */
-async function seedSmall(url: string): Promise<void> {
-  await withClient(url, async (client) => {
-    await insert(
-      client.db(),
-      "notes",
-      Array.from({ length: 200 }, (_, index) => ({ _id: index, text: `note number ${index} MARKER` })),
-    );
-    await client.db().collection("notes").createIndex({ text: 1 }, { name: "by_text", unique: true });
-  });
-}
-
 describe("mongodb failures (built-in engine)", () => {
   let place: Awaited<ReturnType<typeof temporaryStorage>>;
   let archive: Buffer;
@@ -48,7 +27,7 @@ describe("mongodb failures (built-in engine)", () => {
   beforeAll(async () => {
     place = await temporaryStorage();
     source = newDatabaseUrl(server.url);
-    await seedSmall(source);
+    await seedSmall(source, 200);
     archive = await dumpToBuffer(createMongoDriver({ url: source, engine: "builtin" }));
   });
   afterAll(async () => {

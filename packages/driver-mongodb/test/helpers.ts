@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { createLocalStorage, type Driver, type Storage } from "@hoard/core";
+import { rejection } from "@hoard/test-harness/vitest";
+import { insert, withClient } from "./fixture.ts";
 
 /** A local storage in a fresh directory, and a way to look at every file in it (temporary ones too). */
 export async function temporaryStorage(): Promise<{
@@ -53,4 +55,19 @@ export function zstdCompress(bytes: Buffer): Buffer {
     throw new Error(`zstd is needed for this test (apt-get install zstd): ${result.error?.message ?? result.stderr.toString()}`);
   }
   return result.stdout;
+}
+
+/** What a promise rejects with, failing the test when it resolves. */
+export const failureOf: (promise: Promise<unknown>) => Promise<unknown> = rejection;
+
+/** A small database: `count` notes with a unique index, enough to make an archive worth damaging. */
+export async function seedSmall(url: string, count: number): Promise<void> {
+  await withClient(url, async (client) => {
+    await insert(
+      client.db(),
+      "notes",
+      Array.from({ length: count }, (_, index) => ({ _id: index, text: `note number ${index} MARKER` })),
+    );
+    await client.db().collection("notes").createIndex({ text: 1 }, { name: "by_text", unique: true });
+  });
 }

@@ -6,18 +6,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createMongoDriver } from "../src/index.ts";
 import { databaseUrl, insert, newDatabaseUrl, snapshotFixture, withClient } from "./fixture.ts";
-import { dumpToBuffer, put, temporaryStorage } from "./helpers.ts";
+import { dumpToBuffer, failureOf, put, temporaryStorage } from "./helpers.ts";
 
 const server = inject("mongo");
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (error: unknown) => error,
-  );
-}
 
 /**
  * A restore without replace checks the target before it changes anything, and refuses one that

@@ -5,8 +5,8 @@ import { type FerretdbServer, type PostgresServer, startFerretdb, startPostgres 
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createMongoDriver, type MongoDriverOptions } from "../src/index.ts";
-import { databaseUrl, insert, isFerretDb, newDatabaseUrl, seedFixture, snapshotFixture, withClient } from "./fixture.ts";
-import { dumpToBuffer, put, temporaryStorage } from "./helpers.ts";
+import { databaseUrl, isFerretDb, newDatabaseUrl, seedFixture, snapshotFixture, withClient } from "./fixture.ts";
+import { dumpToBuffer, failureOf, put, seedSmall, temporaryStorage } from "./helpers.ts";
 
 const server = inject("mongo");
 const tools = inject("mongoTools");
@@ -25,15 +25,6 @@ function collect(): { events: HoardEvent[]; logger: { event(event: HoardEvent): 
   };
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (error: unknown) => error,
-  );
-}
-
 /** Every process's command line (NUL-separated arguments joined by spaces) and environment. */
 async function processes(): Promise<{ pid: string; cmdline: string; environ: string }[]> {
   const found: { pid: string; cmdline: string; environ: string }[] = [];
@@ -46,18 +37,6 @@ async function processes(): Promise<{ pid: string; cmdline: string; environ: str
     found.push({ pid, cmdline: await read("cmdline"), environ: await read("environ") });
   }
   return found;
-}
-
-/** A small database with an index, enough for the failure cases. */
-async function seedSmall(url: string): Promise<void> {
-  await withClient(url, async (client) => {
-    await insert(
-      client.db(),
-      "notes",
-      Array.from({ length: 300 }, (_, index) => ({ _id: index, text: `note number ${index} MARKER` })),
-    );
-    await client.db().collection("notes").createIndex({ text: 1 }, { name: "by_text", unique: true });
-  });
 }
 
 describe("mongodb tools engine against the server (real mongodump and mongorestore)", () => {
@@ -176,7 +155,7 @@ describe("mongodb tools engine against the server (real mongodump and mongoresto
     let archive: Buffer;
     beforeAll(async () => {
       small = newDatabaseUrl(server.url);
-      await seedSmall(small);
+      await seedSmall(small, 300);
       archive = await dumpToBuffer(toolsDriver(small));
     });
 
@@ -238,7 +217,7 @@ describe("mongodb tools engine against the server (real mongodump and mongoresto
     it("fails a restore whose server dies while mongorestore runs, saying the database may be partially restored", async () => {
       doomed = await startFerretdb(postgres);
       const small = databaseUrl(doomed.url, "killed_source");
-      await seedSmall(small);
+      await seedSmall(small, 300);
       const archive = await dumpToBuffer(toolsDriver(small));
       const server = doomed;
       // The first half of the archive, then the server dies, then the rest.
