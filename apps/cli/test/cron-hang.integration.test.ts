@@ -1,5 +1,5 @@
-import { type SilentServer, startSilentServer } from "@hoard/test-harness";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { silentServerOfSuite } from "@hoard/test-harness/vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { createDatabase, seedSmall } from "./postgres.ts";
 import { collect, startCli } from "./run-cli.ts";
 
@@ -10,16 +10,11 @@ import { collect, startCli } from "./run-cli.ts";
 const postgres = inject("postgres");
 
 let sourceUrl: string;
-let silent: SilentServer;
+const silentServer = silentServerOfSuite();
 
 beforeAll(async () => {
   sourceUrl = await createDatabase(postgres.url);
   await seedSmall(sourceUrl);
-  silent = await startSilentServer();
-});
-
-afterAll(async () => {
-  await silent?.close();
 });
 
 describe("--cron against a silent storage endpoint", () => {
@@ -34,7 +29,7 @@ describe("--cron against a silent storage endpoint", () => {
         "--timeout",
         "1s",
         "--s3-endpoint",
-        silent.url,
+        silentServer().url,
         "--s3-force-path-style",
         "--s3-region",
         "us-east-1",
@@ -54,7 +49,7 @@ describe("--cron against a silent storage endpoint", () => {
     // Two runs failed, one after the other: the schedule did not stall on the first.
     expect(failures(), result.stderr).toBeGreaterThanOrEqual(2);
     const failureLines = result.stderr.split("\n").filter((line) => line.includes("scheduled backup failed"));
-    for (const line of failureLines) expect(line).toContain(`no answer from ${silent.url}`);
+    for (const line of failureLines) expect(line).toContain(`no answer from ${silentServer().url}`);
     expect(result.stdout).toBe("");
     expect(result.code).toBe(1);
   });

@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type SilentServer, startSilentServer } from "@hoard/test-harness";
+import { silentServerOfSuite } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createDatabase, psql, seedSmall, snapshotSmall } from "./postgres.ts";
 import { type CliResult, collect, runCli, startCli } from "./run-cli.ts";
@@ -13,18 +13,16 @@ const gcs = inject("gcs");
 let workDirectory: string;
 let sourceUrl: string;
 let expected: string;
-let silent: SilentServer;
+const silentServer = silentServerOfSuite();
 
 beforeAll(async () => {
   workDirectory = await mkdtemp(join(tmpdir(), "hoard-cli-faults-"));
   sourceUrl = await createDatabase(postgres.url);
   await seedSmall(sourceUrl);
   expected = await snapshotSmall(sourceUrl);
-  silent = await startSilentServer();
 });
 
 afterAll(async () => {
-  await silent?.close();
   await rm(workDirectory, { recursive: true, force: true });
 });
 
@@ -52,7 +50,7 @@ function expectOneLine(result: CliResult, pattern: RegExp | string): void {
   else expect(errorLines[0]).toMatch(pattern);
 }
 
-const silentS3 = () => ["--s3-endpoint", silent.url, "--s3-force-path-style", "--s3-region", "us-east-1"];
+const silentS3 = () => ["--s3-endpoint", silentServer().url, "--s3-force-path-style", "--s3-region", "us-east-1"];
 const dummyAws = { AWS_ACCESS_KEY_ID: "AKIDUMMY", AWS_SECRET_ACCESS_KEY: "dummy-secret-key" };
 
 describe("HOARD_* environment variables", () => {
@@ -244,15 +242,15 @@ describe("writing results to stdout", () => {
 describe("SIGINT and SIGTERM", () => {
   /** Sends SIGTERM once hoard waits on the silent storage (it connected) and at least `delayMs` went by. */
   async function interruptAfter(args: string[], env: NodeJS.ProcessEnv, delayMs: number) {
-    const connectionsBefore = silent.connections();
+    const connectionsBefore = silentServer().connections();
     const child = startCli(args, env);
     const done = collect(child);
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     const deadline = Date.now() + 30_000;
-    while (silent.connections() === connectionsBefore && child.exitCode === null && Date.now() < deadline) {
+    while (silentServer().connections() === connectionsBefore && child.exitCode === null && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect(silent.connections()).toBeGreaterThan(connectionsBefore);
+    expect(silentServer().connections()).toBeGreaterThan(connectionsBefore);
     const signalled = Date.now();
     child.kill("SIGTERM");
     const result = await done;
@@ -330,7 +328,7 @@ describe("--timeout and --replace", () => {
     const result = await runCli(["backup", sourceUrl, "s3://bucket/silent", ...silentS3(), "--timeout", "2s"], dummyAws);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(result.code).toBe(1);
-    expectOneLine(result, silent.url);
+    expectOneLine(result, silentServer().url);
     expect(result.stdout).toBe("");
   });
 
