@@ -3,6 +3,8 @@ import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll } from "vitest";
+import { createLocalStorage } from "../src/storage/local.ts";
+import type { Storage } from "../src/storage.ts";
 
 /**
  * Returns `freshDirectory(name)`, which makes a new temporary directory `hoard-<label>-<name>-…`;
@@ -69,4 +71,13 @@ export async function filesUnder(directory: string): Promise<string[]> {
     .filter((entry) => entry.isFile())
     .map((entry) => relative(directory, join(entry.parentPath, entry.name)))
     .sort();
+}
+
+/** A local storage in a fresh directory, and another fresh directory for temporary files. */
+export async function freshStorage(
+  freshDirectory: (name: string) => Promise<string>,
+): Promise<{ storageDirectory: string; temporaryDirectory: string; storage: Storage }> {
+  const storageDirectory = await freshDirectory("storage");
+  const temporaryDirectory = await freshDirectory("temporary");
+  return { storageDirectory, temporaryDirectory, storage: createLocalStorage({ directory: storageDirectory }) };
 }

@@ -12,9 +12,8 @@ import { HoardError, isHoardError } from "../src/errors.ts";
 import { backup } from "../src/pipelines/backup.ts";
 import { restore } from "../src/pipelines/restore.ts";
 import { toolOutput } from "../src/process.ts";
-import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
-import { freshDirectories } from "./helpers.ts";
+import { freshDirectories, freshStorage } from "./helpers.ts";
 
 // Faults from production: a connection cut during a restore's download, a full disk for the
 // temporary files, an abort during a driver's restore. Real local storage, real files, a real
@@ -101,9 +100,7 @@ let temporaryDirectory: string;
 let storage: Storage;
 
 beforeEach(async () => {
-  storageDirectory = await freshDirectory("storage");
-  temporaryDirectory = await freshDirectory("temporary");
-  storage = createLocalStorage({ directory: storageDirectory });
+  ({ storageDirectory, temporaryDirectory, storage } = await freshStorage(freshDirectory));
 });
 
 describe("restore blames the right thing", () => {

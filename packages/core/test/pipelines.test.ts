@@ -19,9 +19,8 @@ import { prune } from "../src/pipelines/prune.ts";
 import { restore } from "../src/pipelines/restore.ts";
 import { schedule } from "../src/pipelines/schedule.ts";
 import { toolOutput } from "../src/process.ts";
-import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage.ts";
-import { freshDirectories, isAlive } from "./helpers.ts";
+import { freshDirectories, freshStorage, isAlive } from "./helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: a fake driver whose dump is a real child process, and a fresh storage per test.
@@ -202,9 +201,7 @@ let temporaryDirectory: string;
 let storage: Storage;
 
 beforeEach(async () => {
-  storageDirectory = await freshDirectory("storage");
-  temporaryDirectory = await freshDirectory("temporary");
-  storage = createLocalStorage({ directory: storageDirectory });
+  ({ storageDirectory, temporaryDirectory, storage } = await freshStorage(freshDirectory));
 });
 
 const now = new Date("2026-03-14T15:09:26.535Z");
