@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { CreateBucketCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
   type RecordedRequest,
   type RecordingProxy,
@@ -33,6 +33,12 @@ export async function createBucket(): Promise<string> {
   const name = `hoard-s3-${randomBytes(6).toString("hex")}`;
   await testClient().send(new CreateBucketCommand({ Bucket: name }));
   return name;
+}
+
+/** The keys of every object in a bucket, as the server lists them. */
+export async function objectKeys(bucket: string): Promise<string[]> {
+  const response = await testClient().send(new ListObjectsV2Command({ Bucket: bucket }));
+  return (response.Contents ?? []).map((object) => object.Key ?? "");
 }
 
 /** Multipart uploads still open in a bucket (parts a failed upload would leave behind). */

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
-import { CreateMultipartUploadCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { CreateMultipartUploadCommand } from "@aws-sdk/client-s3";
 import { isHoardError } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import * as fault from "@hoard/test-harness/vitest";
 import { describe, expect, inject, it } from "vitest";
 import { createS3Storage, createStorageFromUrl, type S3StorageOptions } from "../src/index.ts";
-import { connection, createBucket, openMultipartUploads, type RecordedRequest, testClient } from "./helpers.ts";
+import { connection, createBucket, objectKeys, openMultipartUploads, type RecordedRequest, testClient } from "./helpers.ts";
 
 const { abortedMidway, abortedRejections, badKeys, badPrefixes, callsWithKey, elapsedMs, faultPeers } = fault;
 const { listedKeys, readWithPause, rejection, textOf, timedRejection, timedRejections } = fault;
@@ -14,11 +14,6 @@ const mebibyte = 1024 * 1024;
 const { silentServer, recordingProxy, tcpProxy, proxyThat } = faultPeers(() => inject("s3").endpoint);
 const failureOf = rejection;
 const timedFailure = timedRejection;
-
-async function objectKeys(bucket: string): Promise<string[]> {
-  const response = await testClient().send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (response.Contents ?? []).map((object) => object.Key ?? "");
-}
 
 const keysOf = listedKeys;
 

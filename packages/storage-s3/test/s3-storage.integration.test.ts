@@ -1,12 +1,21 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { isHoardError, openStorage, type Storage } from "@hoard/core";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
+import { isHoardError, openStorage } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import { freePort } from "@hoard/test-harness";
+import { rejection as failureOf, listedKeys as keysOf } from "@hoard/test-harness/vitest";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { createS3Storage, createStorageFromUrl, type S3StorageOptions } from "../src/index.ts";
-import { connection, createBucket, openMultipartUploads, type RecordedRequest, startRecordingProxy, testClient } from "./helpers.ts";
+import {
+  connection,
+  createBucket,
+  objectKeys,
+  openMultipartUploads,
+  type RecordedRequest,
+  startRecordingProxy,
+  testClient,
+} from "./helpers.ts";
 
 const mebibyte = 1024 * 1024;
 const proxies: { stop(): Promise<void> }[] = [];
@@ -35,26 +44,6 @@ function failingStream(size: number): Readable {
       this.push(chunk);
     },
   });
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (error: unknown) => error,
-  );
-}
-
-async function keysOf(storage: Storage): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const object of storage.list()) keys.push(object.key);
-  return keys;
-}
-
-async function objectKeys(bucket: string): Promise<string[]> {
-  const response = await testClient().send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (response.Contents ?? []).map((object) => object.Key ?? "");
 }
 
 function isCreateMultipartUpload(request: RecordedRequest): boolean {
