@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -70,4 +70,12 @@ export async function seedSmall(url: string, count: number): Promise<void> {
     );
     await client.db().collection("notes").createIndex({ text: 1 }, { name: "by_text", unique: true });
   });
+}
+
+/** A fresh temporary directory (`<prefix>…`) with an empty `work` directory inside it. */
+export async function directoryWithWork(prefix: string): Promise<{ directory: string; workDirectory: string }> {
+  const directory = await mkdtemp(join(tmpdir(), prefix));
+  const workDirectory = join(directory, "work");
+  await mkdir(workDirectory);
+  return { directory, workDirectory };
 }

@@ -1,5 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -7,7 +6,7 @@ import { backup, isHoardError, listBackups } from "@hoard/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoDriver } from "../src/index.ts";
 import { expectArchive, explainRestoreFailure, readToolFailure } from "../src/tools.ts";
-import { temporaryStorage } from "./helpers.ts";
+import { directoryWithWork, temporaryStorage } from "./helpers.ts";
 
 // What mongorestore 100.x writes to stderr (mongorestore/main/mongorestore.go logs "Failed: <error>"
 // and then, failed or not, the summary line; every line starts with a timestamp and a tab).
@@ -136,9 +135,7 @@ describe("tool failures end to end (stand-in executables)", () => {
   const url = "mongodb://backup:Sup3r%2FS3cret@db.example.net:27017/shop";
 
   beforeEach(async () => {
-    directory = await mkdtemp(join(tmpdir(), "hoard-mongodb-failures-"));
-    workDirectory = join(directory, "work");
-    await mkdir(workDirectory);
+    ({ directory, workDirectory } = await directoryWithWork("hoard-mongodb-failures-"));
   });
   afterEach(async () => {
     await rm(directory, { recursive: true, force: true });

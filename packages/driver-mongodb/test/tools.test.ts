@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeNamespaceHeader, encodePrelude, encodeTerminator } from "../src/archive-writer.ts";
 import { createMongoDriver } from "../src/index.ts";
 import { mongodumpArguments, mongorestoreArguments, toolConfigurationText, writeToolConfiguration } from "../src/tools.ts";
+import { directoryWithWork } from "./helpers.ts";
 
 const secretUrl = "mongodb://backup:s3cr%22t%20pass@db.example.net:27017/shop?authSource=admin";
 const password = "s3cr";
@@ -91,9 +92,7 @@ describe("running the tools (stand-in executables)", () => {
   let workDirectory: string;
 
   beforeEach(async () => {
-    directory = await mkdtemp(join(tmpdir(), "hoard-mongodb-stand-in-"));
-    workDirectory = join(directory, "work");
-    await mkdir(workDirectory);
+    ({ directory, workDirectory } = await directoryWithWork("hoard-mongodb-stand-in-"));
   });
   afterEach(async () => {
     await rm(directory, { recursive: true, force: true });
