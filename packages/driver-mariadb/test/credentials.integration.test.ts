@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
-import { accountDatabase, childProcesses, createAccount, databaseUrl, randomName, runSql, type TestAccount, waitFor } from "./mariadb.ts";
+import { accountWithSource, childProcesses, databaseUrl, randomName, runSql, type TestAccount, waitFor } from "./mariadb.ts";
 
 const server = inject("mariadb");
 let account: TestAccount;
@@ -12,14 +12,12 @@ let sourceUrl: string;
 let workDirectory: string;
 
 beforeAll(async () => {
-  account = await createAccount(server.url);
   workDirectory = await mkdtemp(join(tmpdir(), "hoard-mariadb-credentials-"));
-  sourceUrl = await accountDatabase(server.url, account, "source");
   // Big enough (about 1.5 MB of SQL) that the dump blocks on its full pipe while nobody reads it.
-  await runSql(
-    sourceUrl,
+  ({ account, sourceUrl } = await accountWithSource(
+    server.url,
     "CREATE TABLE big (id INT PRIMARY KEY, payload CHAR(128)); INSERT INTO big SELECT seq, SHA2(seq, 512) FROM seq_1_to_10000;",
-  );
+  ));
 });
 
 afterAll(async () => {

@@ -2,18 +2,18 @@ import { chmod, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { backup, createLocalStorage, type Driver, type HoardError, restore, type Storage } from "@hoard/core";
+import { backup, type Driver, type HoardError, restore, type Storage } from "@hoard/core";
 import { freePort } from "@hoard/test-harness";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
 import {
-  accountDatabase,
   accountUrl,
+  accountWithSource,
   childProcesses,
-  createAccount,
   createDatabase,
   databaseUrl,
   failureOf,
+  freshLocalStorage,
   keysOf,
   randomName,
   runSql,
@@ -32,15 +32,13 @@ let programs: string;
 
 beforeAll(async () => {
   programs = await mkdtemp(join(tmpdir(), "hoard-mariadb-programs-"));
-  account = await createAccount(server.url);
-  sourceUrl = await accountDatabase(server.url, account, "source");
-  await runSql(
-    sourceUrl,
+  ({ account, sourceUrl } = await accountWithSource(
+    server.url,
     `CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(300));
      INSERT INTO big SELECT seq, CONCAT(SHA2(seq, 512), SHA2(seq + 1, 256)) FROM seq_1_to_20000;
      CREATE TABLE small (id INT PRIMARY KEY, note VARCHAR(20));
      INSERT INTO small VALUES (1, 'one'), (2, 'two');`,
-  );
+  ));
 });
 
 afterAll(async () => {
@@ -49,8 +47,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  directory = await mkdtemp(join(tmpdir(), "hoard-mariadb-failures-"));
-  storage = createLocalStorage({ directory });
+  ({ directory, storage } = await freshLocalStorage("hoard-mariadb-failures-"));
 });
 
 afterEach(async () => {

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { HoardError, type Storage } from "@hoard/core";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLocalStorage, HoardError, type Storage } from "@hoard/core";
 import { rejectionOfKind, scratchName, throwOfKind } from "@hoard/test-harness/vitest";
 
 /** Runs the mariadb client with SQL on stdin, the URL's password in MYSQL_PWD (tests only), and returns its output. */
@@ -166,4 +168,18 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
 /** A new database of `account` on the server of `serverUrl` (dropped with the account), as the account's URL. */
 export async function accountDatabase(serverUrl: string, account: TestAccount, label: string): Promise<string> {
   return accountUrl(await createDatabase(serverUrl, randomName(`${account.databasePrefix}${label}`)), account.user, account.password);
+}
+
+/** A new test account with a database of its own, `sourceUrl` (as the account), holding what `sql` makes. */
+export async function accountWithSource(serverUrl: string, sql: string): Promise<{ account: TestAccount; sourceUrl: string }> {
+  const account = await createAccount(serverUrl);
+  const sourceUrl = await accountDatabase(serverUrl, account, "source");
+  await runSql(sourceUrl, sql);
+  return { account, sourceUrl };
+}
+
+/** A local storage in a new temporary directory `<prefix>…` (the caller removes it). */
+export async function freshLocalStorage(prefix: string): Promise<{ directory: string; storage: Storage }> {
+  const directory = await mkdtemp(join(tmpdir(), prefix));
+  return { directory, storage: createLocalStorage({ directory }) };
 }

@@ -3,18 +3,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
-import { backup, createLocalStorage, restore, type Storage } from "@hoard/core";
+import { backup, restore, type Storage } from "@hoard/core";
 import { findExecutable } from "@hoard/test-harness";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createDriverFromUrl, createMariadbDriver } from "../src/index.ts";
 import {
-  accountDatabase,
   accountUrl,
-  createAccount,
+  accountWithSource,
   createDatabase,
   databaseOf,
   databaseUrl,
   dropDatabase,
+  freshLocalStorage,
   randomName,
   runSql,
   type TestAccount,
@@ -27,9 +27,10 @@ let directory: string;
 let storage: Storage;
 
 beforeAll(async () => {
-  account = await createAccount(server.url);
-  sourceUrl = await accountDatabase(server.url, account, "source");
-  await runSql(sourceUrl, "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO t VALUES (1, 'one'), (2, 'twö');");
+  ({ account, sourceUrl } = await accountWithSource(
+    server.url,
+    "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO t VALUES (1, 'one'), (2, 'twö');",
+  ));
 });
 
 afterAll(async () => {
@@ -37,8 +38,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  directory = await mkdtemp(join(tmpdir(), "hoard-mariadb-restore-"));
-  storage = createLocalStorage({ directory });
+  ({ directory, storage } = await freshLocalStorage("hoard-mariadb-restore-"));
 });
 
 afterEach(async () => {
