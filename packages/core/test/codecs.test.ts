@@ -60,7 +60,21 @@ function expectSameBytes(actual: unknown, expected: Buffer): void {
   expect(bytes.equals(expected), "content differs").toBe(true);
 }
 
-const nativeZstd = typeof (zlib as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === "function";
+/**
+ * Whether the decompressor uses zlib's zstd: only where zlib has it and fails on a truncated frame
+ * (Node.js 24; Node.js 22.23 ends one silently, so there the zstd program is used).
+ */
+const nativeZstd = (() => {
+  const native = zlib as unknown as { zstdCompressSync?: (input: Buffer) => Buffer; zstdDecompressSync?: (input: Buffer) => Buffer };
+  if (!native.zstdCompressSync || !native.zstdDecompressSync) return false;
+  const frame = native.zstdCompressSync(Buffer.from("probe"));
+  try {
+    native.zstdDecompressSync(frame.subarray(0, frame.length - 4));
+    return false;
+  } catch {
+    return true;
+  }
+})();
 
 describe("layersOf", () => {
   it.each<[string, Layer[]]>([
@@ -162,7 +176,7 @@ describe("decompressor: zst", () => {
     return native(data);
   }
 
-  it("round-trips zstd data (zlib's zstd on Node.js 22.15+, the zstd program before)", async () => {
+  it("round-trips zstd data (zlib's zstd where it detects truncation, the zstd program otherwise)", async () => {
     const data = sampleData(2 * 1024 * 1024 + 3);
     const compressed = await zstdCompress(data);
     expect(compressed.readUInt32LE(0)).toBe(0xfd2fb528);
@@ -171,7 +185,8 @@ describe("decompressor: zst", () => {
 
   it("fails on truncated zstd data instead of returning a shorter result", async () => {
     const compressed = await zstdCompress(sampleData(1024 * 1024));
-    for (const cut of [5, 1000, compressed.length >> 1]) {
+    // 4 bytes is exactly the frame's checksum: Node.js 22's zlib accepted that cut silently.
+    for (const cut of [4, 5, 1000, compressed.length >> 1]) {
       const outcome = await decompress("zst", compressed.subarray(0, compressed.length - cut)).then(
         (output) => `accepted a zstd file cut by ${cut} bytes and returned ${output.length} bytes`,
         (error: unknown) => error,
@@ -200,7 +215,7 @@ describe("decompressor: zst", () => {
         expectSameBytes(result, data);
       } else {
         expect(isHoardError(result, "UNSUPPORTED_FORMAT"), String(result)).toBe(true);
-        expect((result as Error).message).toMatch(/install zstd|22\.15/);
+        expect((result as Error).message).toMatch(/install zstd/);
       }
     } finally {
       process.env.PATH = path;
