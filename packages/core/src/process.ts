@@ -171,6 +171,9 @@ export function toolOutput(executable: string, options: ToolOptions): Readable {
  */
 export async function runToolWithInput(executable: string, options: ToolOptions, input: Readable): Promise<string> {
   const tool = startTool(executable, options, "pipe");
+  // A restore tool's stdout is of no use here, but must be read: psql prints the rows of every
+  // SELECT in a plain dump (one per sequence's setval), and a full pipe would block it forever.
+  tool.child.stdout?.resume();
   const stdin = tool.child.stdin;
   if (!stdin) throw new HoardError("INTERNAL", `${options.label}: no stdin`);
   stdin.on("error", () => {

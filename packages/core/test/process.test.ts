@@ -248,6 +248,22 @@ const hashStdin = `
 `;
 
 describe("runToolWithInput", () => {
+  it("finishes when the tool writes far more to stdout than a pipe holds (psql prints every SELECT's rows)", async () => {
+    // Echoes each input chunk to stdout, as psql prints the result of every SELECT setval(...) in a
+    // plain dump; an unread stdout pipe fills at 64 KiB and the tool then blocks forever.
+    const echo = `
+      let bytes = 0;
+      process.stdin.on("data", (chunk) => { bytes += chunk.length; process.stdout.write(chunk); });
+      process.stdin.on("end", () => process.stdout.write("", () => process.stderr.write("read " + bytes + "\\n")));
+    `;
+    const input = randomInput(64, 64 * 1024);
+    const outcome = await Promise.race([
+      runToolWithInput(node, script(echo), input.stream),
+      delay(20_000).then(() => "still running after 20 s: its stdout was never read"),
+    ]);
+    expect(outcome).toBe(`read ${input.length}\n`);
+  });
+
   it("feeds the input to stdin and returns the stderr tail", async () => {
     const input = randomInput(40, 100_000);
     const stderr = await runToolWithInput(node, script(hashStdin), input.stream);

@@ -57,6 +57,27 @@ describe("restoring dumps made elsewhere", () => {
     expect(await psql(target, "SELECT id || ':' || coalesce(body, 'null') FROM note ORDER BY id")).toBe("1:plain ✓\n2:null\n");
   });
 
+  it("restores a plain dump whose SELECTs make psql print more than a pipe holds (many sequences)", async () => {
+    // pg_dump writes one SELECT pg_catalog.setval(...) per sequence; psql prints each result even
+    // with --quiet. 3000 sequences print about 150 KB: an unread stdout used to hang the restore.
+    const source = await createDatabase(server.url);
+    await psql(
+      source,
+      "DO $$ BEGIN FOR i IN 0..2999 LOOP EXECUTE format('CREATE SEQUENCE s%s', i); PERFORM setval(format('s%s', i), i + 1); END LOOP; END $$",
+    );
+    await storeToolOutput(storage, "sequences-20260101000000.sql.gz", "pg_dump", ["--format=plain", `--dbname=${source}`], {}, [
+      "gzip",
+      "-c",
+    ]);
+    const target = await createDatabase(server.url);
+    const outcome = await Promise.race([
+      restore({ driver: createPostgresDriver({ url: target }), storage, key: "sequences-20260101000000.sql.gz" }).then(() => "restored"),
+      new Promise((resolve) => setTimeout(resolve, 60_000, "still restoring after 60 s")),
+    ]);
+    expect(outcome).toBe("restored");
+    expect(await psql(target, "SELECT count(*) || ':' || (SELECT last_value FROM s2999) FROM pg_sequences")).toBe("3000:3000\n");
+  });
+
   it("restores a compressed custom-format dump made by pg_dump -Fc, stored without extension layers", async () => {
     const source = await createDatabase(server.url);
     await psql(source, "CREATE TABLE note (id int PRIMARY KEY); INSERT INTO note SELECT generate_series(1, 100)");
