@@ -3,9 +3,12 @@ import { describeError, HoardError } from "@hoard/core";
 import yargs from "yargs";
 import { joinDashedValues, UsageError } from "./arguments.js";
 import { backupCommand } from "./commands/backup.js";
+import { configCommand } from "./commands/config.js";
 import { listCommand } from "./commands/list.js";
 import { pruneCommand } from "./commands/prune.js";
 import { restoreCommand } from "./commands/restore.js";
+import { runCommand } from "./commands/run.js";
+import { verifyCommand } from "./commands/verify.js";
 import { withGlobalOptions } from "./context.js";
 import { debugFromEnvironment } from "./environment.js";
 import { InterruptedError } from "./interrupt.js";
@@ -39,7 +42,10 @@ export async function main(argv: string[]): Promise<number> {
     .command(restoreCommand)
     .command(listCommand)
     .command(pruneCommand)
-    .demandCommand(1, "name a command: backup, restore, list or prune")
+    .command(verifyCommand)
+    .command(runCommand)
+    .command(configCommand)
+    .demandCommand(1, "name a command: backup, restore, list, prune, verify, run or config")
     .recommendCommands()
     .strict()
     .exitProcess(false)

@@ -6,7 +6,8 @@ import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
 
 /** One layer of packaging, named by its file extension. */
-export type Layer = "gz" | "bz2" | "zst" | "tar";
+/** `age` is encryption (see encryption.ts), undone with keys rather than by `decompressor`. */
+export type Layer = "gz" | "bz2" | "zst" | "tar" | "age";
 
 const layerByExtension: Record<string, Layer[]> = {
   gz: ["gz"],
@@ -14,6 +15,7 @@ const layerByExtension: Record<string, Layer[]> = {
   bz2: ["bz2"],
   zst: ["zst"],
   tar: ["tar"],
+  age: ["age"],
   tgz: ["tar", "gz"],
   tbz2: ["tar", "bz2"],
   tbz: ["tar", "bz2"],
@@ -36,7 +38,7 @@ export function layersOf(name: string): Layer[] {
 }
 
 /** A stream that undoes one compression layer. Damaged input surfaces as CORRUPT_ARCHIVE. */
-export function decompressor(layer: Exclude<Layer, "tar">): Transform | Duplex {
+export function decompressor(layer: Exclude<Layer, "tar" | "age">): Transform | Duplex {
   switch (layer) {
     case "gz":
       return createGunzip();

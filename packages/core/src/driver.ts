@@ -39,6 +39,55 @@ export interface RestoreContext {
   replace?: boolean;
 }
 
+/** The server and the dump tool behind a backup, as its manifest records them. */
+export interface DumpDescription {
+  /** e.g. `{ product: "PostgreSQL", version: "15.19" }`, `{ product: "MongoDB", version: "7.0.77" }`. */
+  server?: { product: string; version: string };
+  /** What writes the dump: `{ name: "pg_dump", version: "15.19" }`, or `{ name: "hoard built-in engine", version }`. */
+  tool?: { name: string; version: string };
+}
+
+/** One table or collection, with its row or document count where the driver knows it. */
+export interface InventoryItem {
+  /** The database (or schema-qualified container) that holds it, where a backup may hold several. */
+  database?: string;
+  name: string;
+  kind: "table" | "collection" | "view" | "sequence";
+  /** Rows or documents; absent when not known cheaply. */
+  count?: number;
+}
+
+/** What a database or a dump holds, as far as a driver can tell cheaply. */
+export interface Inventory {
+  items: InventoryItem[];
+  /** Whether `count`s are exact (read from the dump or in its snapshot) rather than estimates. */
+  exactCounts: boolean;
+}
+
+/** What checking an archive's own structure, without a database, found. */
+export interface ArchiveCheck {
+  /** One line for people: `custom format, 42 entries in the table of contents`. */
+  summary: string;
+  /** What the archive holds, where its structure tells. */
+  inventory?: Inventory;
+}
+
+/** For calls that only ask the database or read an archive. */
+export interface InspectContext {
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** A private scratch directory, removed by the pipeline. */
+  workDirectory: string;
+}
+
+/** A scratch database made ready for a restore drill. */
+export interface ScratchDatabase {
+  /** Whether hoard created it (and `release` drops it) or the user gave an existing, empty one. */
+  created: boolean;
+  /** Drops what hoard created; never touches any other database. */
+  release(): Promise<void>;
+}
+
 /**
  * Speaks to one kind of database through its own dump and restore tools. A driver is created for
  * one database URL; it knows nothing about storage or compression.
@@ -52,4 +101,19 @@ export interface Driver {
   readonly extension: string;
   dump(context: DumpContext): Promise<DumpOutput>;
   restore(input: RestoreInput, context: RestoreContext): Promise<void>;
+  /** The server's and the dump tool's versions, asked before a dump; for the manifest. Optional. */
+  describe?(context: InspectContext): Promise<DumpDescription>;
+  /** The tables or collections of the database this driver was opened for; for manifests and drills. Optional. */
+  inventory?(context: InspectContext): Promise<Inventory>;
+  /**
+   * Reads an archive this driver's `dump` wrote (already decrypted and decompressed) to its end and
+   * checks its structure without a database; fails with CORRUPT_ARCHIVE on damage. Optional.
+   */
+  checkArchive?(input: RestoreInput, context: InspectContext): Promise<ArchiveCheck>;
+  /**
+   * Makes the database this driver was opened for ready for a restore drill: creates it when it
+   * does not exist and the server allows, or accepts it when it exists and is empty; fails with
+   * TARGET_NOT_EMPTY otherwise. Optional.
+   */
+  prepareScratch?(context: InspectContext): Promise<ScratchDatabase>;
 }

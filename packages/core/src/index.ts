@@ -7,6 +7,7 @@
  */
 export type * from "./driver.js";
 export * from "./duration.js";
+export * from "./encryption.js";
 export * from "./errors.js";
 export * from "./logger.js";
 export * from "./naming.js";

@@ -31,7 +31,7 @@ function chunked(content: Buffer, size: number): Buffer[] {
 }
 
 /** Pushes `input` through the decompressor for `layer` and collects what comes out. */
-async function decompress(layer: Exclude<Layer, "tar">, input: Buffer, chunkSize = 64 * 1024): Promise<Buffer> {
+async function decompress(layer: Exclude<Layer, "tar" | "age">, input: Buffer, chunkSize = 64 * 1024): Promise<Buffer> {
   const chunks: Buffer[] = [];
   await pipeline(
     Readable.from(chunked(input, chunkSize)),

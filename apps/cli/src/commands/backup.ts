@@ -11,9 +11,11 @@ import {
   withDriverOptions,
   withStorageOptions,
 } from "../context.js";
+import { encryptionFromArguments, withEncryptionOptions } from "../encryption-options.js";
 import { withEnvironment } from "../environment.js";
 import { handleSignals, watchInterrupts } from "../interrupt.js";
 import { OutputError, writeResult } from "../output.js";
+import { createReporter, withReportingOptions } from "../service/reporting.js";
 import { type DatabaseUrlArguments, resolveDatabaseUrl, withDatabaseUrlFile } from "./database-url.js";
 
 interface BackupArguments extends GlobalArguments, StorageArguments, DatabaseUrlArguments {
@@ -51,7 +53,9 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
   describe: "Back up a database to storage",
   builder: (yargs) =>
     withEnvironment(
-      withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>)))
+      withReportingOptions(
+        withEncryptionOptions(withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>)))),
+      )
         .usage(
           "$0 backup <database-url> <storage-url>\n$0 backup <storage-url>    with HOARD_DATABASE_URL or --database-url-file\n\nBack up a database to storage",
         )
@@ -97,6 +101,8 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
     const databaseUrl = await resolveDatabaseUrl(given.length === 2 ? given[0] : undefined, args);
     if (args.cron) validateCron(args.cron);
     const logger = createLogger(args);
+    const encryption = await encryptionFromArguments(args);
+    const reporter = createReporter(args, args.prefix, logger);
 
     if (!args.cron) {
       const interrupt = watchInterrupts();
@@ -110,12 +116,21 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
             prefix: args.prefix,
             mode: args.mode,
             compressionLevel: args.compressionLevel,
+            encryption,
             logger,
             signal: interrupt.signal,
           });
         };
-        const result = await interrupt.run(work(), { waitForCleanup: true, state: () => "nothing was stored" });
+        await reporter.started();
+        let result: BackupResult;
+        try {
+          result = await interrupt.run(work(), { waitForCleanup: true, state: () => "nothing was stored" });
+        } catch (error) {
+          await reporter.failed(error);
+          throw error;
+        }
         logger.finish();
+        await reporter.succeeded({ url: objectUrl(storageUrl, result.key), size: result.size, durationMs: result.durationMs });
         await reportStored(objectUrl(storageUrl, result.key));
       } finally {
         interrupt.dispose();
@@ -129,9 +144,21 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
     let failures = 0;
     const scheduled = schedule({
       expression: args.cron,
-      run: (signal: AbortSignal): Promise<BackupResult> =>
-        backup({ driver, storage, prefix: args.prefix, mode: args.mode, compressionLevel: args.compressionLevel, logger, signal }),
+      run: async (signal: AbortSignal): Promise<BackupResult> => {
+        await reporter.started();
+        return backup({
+          driver,
+          storage,
+          prefix: args.prefix,
+          mode: args.mode,
+          compressionLevel: args.compressionLevel,
+          encryption,
+          logger,
+          signal,
+        });
+      },
       onResult: (result) => {
+        void reporter.succeeded({ url: objectUrl(storageUrl, result.key), size: result.size, durationMs: result.durationMs });
         reportStored(objectUrl(storageUrl, result.key)).catch((error: unknown) => {
           if (error instanceof OutputError) return;
           failures += 1;
@@ -139,6 +166,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
         });
       },
       onError: (error) => {
+        void reporter.failed(error);
         failures += 1;
         logger.event({ type: "log", level: "warn", message: `scheduled backup failed: ${(error as Error).message}` });
       },

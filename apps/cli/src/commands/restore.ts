@@ -10,6 +10,7 @@ import {
   withDriverOptions,
   withStorageOptions,
 } from "../context.js";
+import { decryptionFromArguments, withDecryptionOptions } from "../encryption-options.js";
 import { withEnvironment } from "../environment.js";
 import { watchInterrupts } from "../interrupt.js";
 import { writeResult } from "../output.js";
@@ -30,7 +31,7 @@ export const restoreCommand: CommandModule<GlobalArguments, RestoreArguments> = 
   describe: "Restore a backup into a database",
   builder: (yargs) =>
     withEnvironment(
-      withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>)))
+      withDecryptionOptions(withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>))))
         .positional("backup-url", { type: "string", demandOption: true, describe: "the backup object, or with --latest the storage URL" })
         .positional("database-url", {
           type: "string",
@@ -63,6 +64,7 @@ export const restoreCommand: CommandModule<GlobalArguments, RestoreArguments> = 
     if (!args.latest && !location.key) throw new HoardError("INVALID_ARGUMENT", "name a backup object, or a storage URL with --latest");
     const databaseUrl = await resolveDatabaseUrl(args.databaseUrl, args);
     const logger = createLogger(args);
+    const decryption = await decryptionFromArguments(args);
     let touched = false;
     let target = "the database";
     const watching = {
@@ -84,6 +86,7 @@ export const restoreCommand: CommandModule<GlobalArguments, RestoreArguments> = 
           latest: args.latest ? { prefix: args.prefix } : undefined,
           mode: args.mode,
           replace: args.replace,
+          decryption,
           logger: watching,
           signal: interrupt.signal,
         });

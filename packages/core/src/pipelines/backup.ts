@@ -6,6 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { create as createTar } from "tar";
 import type { Driver, DumpOutput } from "../driver.js";
+import { type EncryptionOptions, encryptor, isEncrypting } from "../encryption.js";
 import { diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 import { backupKey, validatePrefix } from "../naming.js";
@@ -28,6 +29,8 @@ export interface BackupOptions {
   mode?: BackupMode;
   /** gzip level 0-9. @default 6 */
   compressionLevel?: number;
+  /** Encrypt the compressed dump in the age format; the name then ends in `.age`. */
+  encryption?: EncryptionOptions;
   logger?: Logger;
   signal?: AbortSignal;
   /** Where temporary files go. @default os.tmpdir() */
@@ -69,7 +72,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   try {
     return await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
       const output = await driver.dump({ signal, logger, workDirectory });
-      const extension = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
+      const packed = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
+      const extension = isEncrypting(options.encryption) ? `${packed}.age` : packed;
       const key = backupKey(prefix, options.now ?? new Date(), extension);
       // Best effort: a store may forbid looking up a missing key (S3 without s3:ListBucket answers 403).
       const taken = await storage.exists(key, { signal }).catch((error: unknown) => {
@@ -101,6 +105,11 @@ function destroyOutput(output: DumpOutput): void {
   if (output.kind === "stream") output.stream.destroy();
 }
 
+/** The age encryptor after compression, when the backup is encrypted. */
+function encryptionStage(options: BackupOptions): NodeJS.ReadWriteStream[] {
+  return isEncrypting(options.encryption) ? [encryptor(options.encryption)] : [];
+}
+
 function dumpSource(output: DumpOutput): Readable {
   if (output.kind === "stream") return output.stream;
   return createTar({ cwd: output.path, portable: true }, ["."]) as unknown as Readable;
@@ -116,7 +125,12 @@ async function streamToStorage(
 ): Promise<StorageObject> {
   const body = new PassThrough({ highWaterMark: 1024 * 1024 });
   const dumped = progressMeter(options.logger, "dump");
-  const produce = pipeline(dumpSource(output), dumped.meter, createGzip({ level: options.compressionLevel ?? 6 }), body, { signal });
+  const produce = pipeline(
+    [dumpSource(output), dumped.meter, createGzip({ level: options.compressionLevel ?? 6 }), ...encryptionStage(options), body],
+    {
+      signal,
+    },
+  );
   const store = storage.upload(key, body, { signal, onProgress: uploadProgress(options.logger) });
   return settle(produce, store, key, storage, options.logger, controller);
 }
@@ -134,10 +148,13 @@ async function fileToStorage(
   const dumped = progressMeter(options.logger, "dump");
   try {
     await pipeline(
-      dumpSource(output),
-      dumped.meter,
-      createGzip({ level: options.compressionLevel ?? 6 }),
-      createWriteStream(file, { mode: 0o600 }),
+      [
+        dumpSource(output),
+        dumped.meter,
+        createGzip({ level: options.compressionLevel ?? 6 }),
+        ...encryptionStage(options),
+        createWriteStream(file, { mode: 0o600 }),
+      ],
       { signal },
     );
   } catch (error) {

@@ -6,6 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { extract as extractTar } from "tar";
 import { archiveError, decompressor, type Layer, layersOf } from "../codecs.js";
 import type { Driver, RestoreInput } from "../driver.js";
+import { type DecryptionOptions, decryptor } from "../encryption.js";
 import { describeError, diskFullError, downloadError, HoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 import type { Storage } from "../storage.js";
@@ -35,6 +36,8 @@ export interface RestoreOptions {
    * is changed. @default false
    */
   replace?: boolean;
+  /** Keys for a backup encrypted in the age format (`.age`). */
+  decryption?: DecryptionOptions;
 }
 
 export interface RestoreResult {
@@ -51,7 +54,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   logger?.event({ type: "restore-started", storage: storage.url, key, driver: driver.url });
   try {
     await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
-      const input = await openInput(storage, key, options.mode ?? "stream", workDirectory, logger, signal);
+      const input = await openInput(storage, key, options.mode ?? "stream", workDirectory, logger, signal, options.decryption);
       await driver.restore(input, { signal, logger, workDirectory, replace: options.replace ?? false });
     });
   } catch (error) {
@@ -93,6 +96,7 @@ async function openInput(
   workDirectory: string,
   logger: Logger | undefined,
   signal: AbortSignal | undefined,
+  decryption: DecryptionOptions | undefined,
 ): Promise<RestoreInput> {
   const layers = layersOf(key);
   const name = key.slice(key.lastIndexOf("/") + 1);
@@ -120,7 +124,7 @@ async function openInput(
   }
   const compressions = layers.slice(tarAt + 1).reverse() as Array<Exclude<Layer, "tar">>;
   let stream = source;
-  for (const layer of compressions) stream = chain(stream, decompressor(layer), name);
+  for (const layer of compressions) stream = chain(stream, layer === "age" ? decryptor(decryption, name) : decompressor(layer), name);
   if (tarAt < 0) {
     // A failure may come while the driver is still preparing; it sees it through the stream's
     // errored state (finished()/pipeline() report it), so an early 'error' must not crash the process.
