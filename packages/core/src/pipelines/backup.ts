@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { create as createTar } from "tar";
 import type { Driver, DumpOutput } from "../driver.js";
-import { type EncryptionOptions, encryptor, isEncrypting } from "../encryption.js";
+import { type DecryptionOptions, type EncryptionOptions, encryptor, isEncrypting } from "../encryption.js";
 import { diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
 import { backupKey, validatePrefix } from "../naming.js";
@@ -31,6 +31,14 @@ export interface BackupOptions {
   compressionLevel?: number;
   /** Encrypt the compressed dump in the age format; the name then ends in `.age`. */
   encryption?: EncryptionOptions;
+  /**
+   * Re-read the stored object after the upload and verify it (size and checksum against the
+   * manifest, and the archive's structure); a failed verification fails the backup.
+   * (Being implemented: not acted on yet.) @default false
+   */
+  verify?: boolean;
+  /** Keys to verify the contents of an encrypted backup with; without them only its checksum is checked. */
+  decryption?: DecryptionOptions;
   logger?: Logger;
   signal?: AbortSignal;
   /** Where temporary files go. @default os.tmpdir() */
