@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the test servers and MongoDB tools that the test harness runs into .cache/bin.
+# Builds the test servers, the MongoDB tools and restic that the tests run into .cache/bin.
 # Idempotent: a tool whose stamp file (.cache/bin/.NAME.version) matches its pin is skipped,
 # so changing a pin below rebuilds just that tool. Needs Go (>= 1.26.5), the Go module proxy
-# (versitygw, fake-gcs-server, FerretDB) and ../shared/third_party (mongodump, mongorestore).
+# (versitygw, fake-gcs-server, FerretDB, restic) and ../shared/third_party (mongodump, mongorestore).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,6 +10,8 @@ BIN_DIR="$REPO/.cache/bin"
 
 VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw@v1.7.0"
 FAKE_GCS_SERVER_MODULE="github.com/fsouza/fake-gcs-server@v1.55.1"
+# restic: not a server; the retention tests compare `hoard prune` with `restic forget`.
+RESTIC_MODULE="github.com/restic/restic/cmd/restic@v0.18.1"
 FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 FERRETDB_VERSION="v1.24.2"
 # MongoDB Database Tools (mongodump, mongorestore): built from the source archive in
@@ -111,5 +113,6 @@ build_mongo_tools() {
 
 build_with_go_install versitygw "$VERSITYGW_MODULE" "-X main.Version=${VERSITYGW_MODULE##*@}"
 build_with_go_install fake-gcs-server "$FAKE_GCS_SERVER_MODULE"
+build_with_go_install restic "$RESTIC_MODULE"
 build_ferretdb
 build_mongo_tools

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { isHoardError } from "../src/errors.ts";
 import { type BackupEntry, formatTimestamp } from "../src/naming.ts";
 import {
+  type CalendarRule,
   describeRetentionRule,
   futureBackups,
   isoWeek,
@@ -231,7 +232,13 @@ describe("planRetention: keep rules", () => {
       entry("2021-01-04T01:00:00Z"), // Monday, 2021-W01
     ];
     expect(keptTimes(planRetention(backups, { keepWeekly: 2 }, now))).toEqual(["2021-01-04T01:00:00.000Z", "2021-01-03T23:00:00.000Z"]);
-    expect(keptTimes(planRetention(backups, { keepWeekly: 3 }, now))).toHaveLength(2);
+    // Three weekly counts for two weeks: the count left keeps the oldest backup too (restic's rule).
+    const weekly = planRetention(backups, { keepWeekly: 3 }, now);
+    expect(weekly.keep.map((planned) => [planned.backup.time.toISOString(), planned.reasons])).toEqual([
+      ["2021-01-04T01:00:00.000Z", ["weekly"]],
+      ["2021-01-03T23:00:00.000Z", ["weekly"]],
+      ["2020-12-28T12:00:00.000Z", ["oldest-weekly"]],
+    ]);
     // Years are calendar years: 2021-01-01 and 2020-12-31 fall in different years though in the same ISO week.
     expect(keptTimes(planRetention(backups, { keepYearly: 2 }, now))).toEqual(["2021-01-04T01:00:00.000Z", "2020-12-31T12:00:00.000Z"]);
   });
@@ -321,27 +328,35 @@ describe("planRetention: keep rules", () => {
 describe("planRetention: older-than", () => {
   const at = new Date("2026-01-10T00:00:00Z");
 
-  it("with only older-than, keeps what is newer than the cutoff and removes the rest", () => {
+  it("with only older-than, keeps what is less than the window older than the newest backup", () => {
     const backups = [
       entry("2026-01-09T00:00:00Z"),
-      entry("2026-01-03T00:00:01Z"),
-      entry("2026-01-03T00:00:00Z"), // exactly 7 days old: not older than 7 days
-      entry("2026-01-02T23:59:59Z"),
+      entry("2026-01-02T00:00:01Z"),
+      entry("2026-01-02T00:00:00Z"), // exactly 7 days before the newest: not within (restic's strict After)
+      entry("2026-01-01T23:59:59Z"),
       entry("2025-06-01T00:00:00Z"),
     ];
     const plan = planRetention(backups, { olderThanMs: 7 * day }, at);
-    expect(keptTimes(plan)).toEqual(["2026-01-09T00:00:00.000Z", "2026-01-03T00:00:01.000Z", "2026-01-03T00:00:00.000Z"]);
+    expect(keptTimes(plan)).toEqual(["2026-01-09T00:00:00.000Z", "2026-01-02T00:00:01.000Z"]);
     expect(plan.keep.every((planned) => planned.reasons.join() === "newer-than")).toBe(true);
     expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual([
-      "2026-01-02T23:59:59.000Z",
+      "2026-01-02T00:00:00.000Z",
+      "2026-01-01T23:59:59.000Z",
       "2025-06-01T00:00:00.000Z",
     ]);
   });
 
-  it("removes everything when every backup is older than the cutoff", () => {
-    const plan = planRetention(everyDay("2025-01-01", "2025-01-05"), { olderThanMs: day }, at);
-    expect(plan.keep).toEqual([]);
-    expect(plan.remove).toHaveLength(5);
+  it("keeps the last window of backups when backups stopped long before now (it used to remove them all)", () => {
+    const stopped = everyDay("2025-01-01", "2025-01-05");
+    const plan = planRetention(stopped, { olderThanMs: 2 * day }, at);
+    expect(keptTimes(plan)).toEqual(["2025-01-05T12:00:00.000Z", "2025-01-04T12:00:00.000Z"]);
+    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual([
+      "2025-01-03T12:00:00.000Z",
+      "2025-01-02T12:00:00.000Z",
+      "2025-01-01T12:00:00.000Z",
+    ]);
+    // The plan does not depend on how long ago the backups stopped.
+    expect(planRetention(stopped, { olderThanMs: 2 * day }, new Date("2040-01-01T00:00:00Z"))).toEqual(plan);
   });
 
   it("keeps a backup dated more than an hour ahead as future-dated, and lets it take no keep slot", () => {
@@ -376,9 +391,14 @@ describe("planRetention: older-than", () => {
     expect(describeRetentionRule("daily")).toBe("daily");
   });
 
-  it("always keeps backups from the future", () => {
-    const plan = planRetention([entry("2026-02-01T00:00:00Z"), entry("2025-01-01T00:00:00Z")], { olderThanMs: hour }, at);
-    expect(keptTimes(plan)).toEqual(["2026-02-01T00:00:00.000Z"]);
+  it("always keeps backups from the future, and measures the window from the newest backup that is not", () => {
+    const backups = [entry("2026-02-01T00:00:00Z"), entry("2025-01-01T00:00:00Z"), entry("2024-12-31T00:00:00Z")];
+    const plan = planRetention(backups, { olderThanMs: hour }, at);
+    expect(plan.keep.map((planned) => [planned.backup.time.toISOString(), planned.reasons])).toEqual([
+      ["2026-02-01T00:00:00.000Z", ["future-dated"]],
+      ["2025-01-01T00:00:00.000Z", ["newer-than"]],
+    ]);
+    expect(plan.remove.map((planned) => planned.backup.time.toISOString())).toEqual(["2024-12-31T00:00:00.000Z"]);
   });
 
   it("combines with keep rules: a backup is kept when it is recent or any rule keeps it", () => {
@@ -408,10 +428,80 @@ describe("planRetention: older-than", () => {
   });
 });
 
+describe("planRetention: the oldest backup when a rule has counts left (restic)", () => {
+  it("keeps the oldest backup for each rule with counts left, and says so", () => {
+    // Two years of backups, but --keep-yearly 5: three counts are left at the end.
+    const backups = [...everyDay("2025-12-25", "2025-12-31"), ...everyDay("2026-01-01", "2026-01-03")];
+    const plan = planRetention(backups, { keepDaily: 2, keepYearly: 5 }, now);
+    expect(plan.keep.map((planned) => [planned.backup.time.toISOString().slice(0, 10), planned.reasons])).toEqual([
+      ["2026-01-03", ["daily", "yearly"]],
+      ["2026-01-02", ["daily"]],
+      ["2025-12-31", ["yearly"]],
+      ["2025-12-25", ["oldest-yearly"]],
+    ]);
+    expect(describeRetentionRule("oldest-yearly")).toBe("yearly (the oldest, counts left)");
+  });
+
+  it("does not keep the oldest once every count is used, nor for keep-last", () => {
+    const backups = everyDay("2026-01-01", "2026-01-10");
+    expect(keptTimes(planRetention(backups, { keepDaily: 10 }, now))).toHaveLength(10);
+    expect(keptTimes(planRetention(backups, { keepMonthly: 1 }, now))).toEqual(["2026-01-10T12:00:00.000Z"]);
+    expect(keptTimes(planRetention(backups, { keepMonthly: 2 }, now))).toEqual(["2026-01-10T12:00:00.000Z", "2026-01-01T12:00:00.000Z"]);
+    expect(keptTimes(planRetention(backups, { keepLast: 3 }, now))).toHaveLength(3);
+  });
+});
+
+describe("planRetention: the floor", () => {
+  const at = new Date("2026-01-10T00:00:00Z");
+
+  it("keeps the newest backup whatever the policy, with the reason minimum only where the rules would not", () => {
+    const backups = everyDay("2026-01-01", "2026-01-05");
+    // A window of one second keeps only the newest anyway; the floor adds nothing.
+    const plan = planRetention(backups, { olderThanMs: 1000 }, at);
+    expect(plan.keep.map((planned) => [planned.backup.time.toISOString(), planned.reasons])).toEqual([
+      ["2026-01-05T12:00:00.000Z", ["newer-than"]],
+    ]);
+    expect(describeRetentionRule("minimum")).toBe("minimum (--keep-min)");
+  });
+
+  it("keeps the newest N with keepMin, in addition to the rules", () => {
+    const backups = everyDay("2026-01-01", "2026-01-09");
+    const plan = planRetention(backups, { keepWeekly: 2, keepMin: 3 }, at);
+    expect(plan.keep.map((planned) => [planned.backup.time.toISOString().slice(0, 10), planned.reasons])).toEqual([
+      ["2026-01-09", ["weekly"]],
+      ["2026-01-08", ["minimum"]],
+      ["2026-01-07", ["minimum"]],
+      ["2026-01-04", ["weekly"]],
+    ]);
+    // Future-dated backups are not among the newest N: they are kept anyway.
+    const withFuture = planRetention([...backups, entry("2026-03-01T00:00:00Z")], { keepLast: 1, keepMin: 2 }, at);
+    expect(keptTimes(withFuture)).toEqual(["2026-03-01T00:00:00.000Z", "2026-01-09T12:00:00.000Z", "2026-01-08T12:00:00.000Z"]);
+  });
+
+  it("with allowDeleteAll and no rule, removes every backup except future-dated ones", () => {
+    const backups = [...everyDay("2026-01-01", "2026-01-03"), entry("2026-03-01T00:00:00Z")];
+    const plan = planRetention(backups, { allowDeleteAll: true }, at);
+    expect(keptTimes(plan)).toEqual(["2026-03-01T00:00:00.000Z"]);
+    expect(plan.remove).toHaveLength(3);
+    // With rules, allowDeleteAll changes nothing that restic's rules keep.
+    expect(planRetention(backups, { keepDaily: 2, allowDeleteAll: true }, at)).toEqual(planRetention(backups, { keepDaily: 2 }, at));
+  });
+
+  it.each<[string, RetentionPolicy, RegExp]>([
+    ["keepMin 0", { keepLast: 1, keepMin: 0 }, /keepMin must be a whole number of at least 1/],
+    ["a fractional keepMin", { keepLast: 1, keepMin: 1.5 }, /keepMin must be a whole number of at least 1/],
+    ["keepMin with allowDeleteAll", { keepLast: 1, keepMin: 2, allowDeleteAll: true }, /--keep-min and --allow-delete-all/],
+    ["older-than 0 as the only rule", { olderThanMs: 0 }, /--allow-delete-all to delete every backup/],
+    ["keepMin as the only rule", { keepMin: 3 }, /prune needs a policy/],
+  ])("refuses %s with INVALID_ARGUMENT", (_name, policy, message) => {
+    const error = thrown(() => planRetention(everyDay("2026-01-01", "2026-01-03"), policy, at));
+    expect(isHoardError(error, "INVALID_ARGUMENT"), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(message);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Property test against an independent oracle built on date-fns.
-
-type CalendarRule = "hourly" | "daily" | "weekly" | "monthly" | "yearly";
 
 /** Bucket names computed with date-fns (TZ is UTC in these tests). */
 const oracleBucket: Record<CalendarRule, (time: Date) => string> = {
@@ -422,7 +512,7 @@ const oracleBucket: Record<CalendarRule, (time: Date) => string> = {
   yearly: (time) => format(time, "yyyy"),
 };
 
-const policyOption: Record<Exclude<RetentionRule, "newer-than" | "future-dated">, keyof RetentionPolicy> = {
+const policyOption: Record<"last" | CalendarRule, "keepLast" | "keepHourly" | "keepDaily" | "keepWeekly" | "keepMonthly" | "keepYearly"> = {
   last: "keepLast",
   hourly: "keepHourly",
   daily: "keepDaily",
@@ -440,7 +530,7 @@ function isNewer(a: BackupEntry, b: BackupEntry): boolean {
  * A deliberately different algorithm: group every backup by its bucket name, pick each bucket's
  * newest member, order the bucket names (they sort chronologically as strings) and take the first N.
  */
-function oracle(backups: readonly BackupEntry[], policy: RetentionPolicy, at: Date): Map<string, Set<RetentionRule>> {
+function oracle(backups: readonly BackupEntry[], policy: RetentionPolicy): Map<string, Set<RetentionRule>> {
   const reasons = new Map<string, Set<RetentionRule>>();
   const add = (backup: BackupEntry, rule: RetentionRule) => {
     const set = reasons.get(backup.key) ?? new Set<RetentionRule>();
@@ -465,12 +555,22 @@ function oracle(backups: readonly BackupEntry[], policy: RetentionPolicy, at: Da
       const current = newestOfBucket.get(bucket);
       if (!current || isNewer(backup, current)) newestOfBucket.set(bucket, backup);
     }
-    const buckets = [...newestOfBucket.keys()].sort().reverse().slice(0, count);
-    for (const bucket of buckets) add(newestOfBucket.get(bucket) as BackupEntry, rule);
+    const allBuckets = [...newestOfBucket.keys()].sort().reverse();
+    for (const bucket of allBuckets.slice(0, count)) add(newestOfBucket.get(bucket) as BackupEntry, rule);
+    // Counts left after every bucket: the oldest backup is kept too (restic's "oldest" rule).
+    if (allBuckets.length < count && backups.length > 0) {
+      const oldest = backups.reduce((found, backup) => (isNewer(found, backup) ? backup : found));
+      if (newestOfBucket.get(oracleBucket[rule](oldest.time)) !== oldest) add(oldest, `oldest-${rule}`);
+    }
   }
-  if (policy.olderThanMs !== undefined) {
-    for (const backup of backups) if (at.getTime() - backup.time.getTime() <= policy.olderThanMs) add(backup, "newer-than");
+  const byAge = [...backups].sort((a, b) => (isNewer(a, b) ? -1 : 1));
+  if ((policy.olderThanMs ?? 0) > 0 && byAge.length > 0) {
+    const newest = (byAge[0] as BackupEntry).time.getTime();
+    for (const backup of backups) if (newest - backup.time.getTime() < (policy.olderThanMs as number)) add(backup, "newer-than");
   }
+  // The floor: the newest keepMin (1 by default) are kept, unless allowDeleteAll.
+  const floor = policy.allowDeleteAll ? 0 : (policy.keepMin ?? 1);
+  for (const backup of byAge.slice(0, floor)) if (!reasons.has(backup.key)) add(backup, "minimum");
   return reasons;
 }
 
@@ -507,12 +607,19 @@ function randomCase(seed: number): { backups: BackupEntry[]; policy: RetentionPo
   const policy: RetentionPolicy = {};
   for (const option of Object.values(policyOption)) if (random() < 0.4) policy[option] = integer(6);
   if (random() < 0.3) policy.olderThanMs = integer(Math.max(1, spread / 1000)) * 1000;
+  const floor = random();
+  if (floor < 0.2) policy.keepMin = 1 + integer(5);
+  else if (floor < 0.3) policy.allowDeleteAll = true;
   const at = new Date(anchor + integer(3 * day));
   return { backups: [...byKey.values()], policy, at };
 }
 
 function hasRule(policy: RetentionPolicy): boolean {
-  return Object.values(policyOption).some((option) => (policy[option] ?? 0) > 0) || policy.olderThanMs !== undefined;
+  return (
+    Object.values(policyOption).some((option) => (policy[option] ?? 0) > 0) ||
+    (policy.olderThanMs ?? 0) > 0 ||
+    policy.allowDeleteAll === true
+  );
 }
 
 describe("planRetention: property test against a date-fns oracle", () => {
@@ -558,7 +665,7 @@ describe("planRetention: property test against a date-fns oracle", () => {
       ).toBe(true);
 
       // The kept set and every reason equal the oracle's.
-      const expected = oracle(backups, policy, at);
+      const expected = oracle(backups, policy);
       const actual = new Map(plan.keep.map((item) => [item.backup.key, [...item.reasons].sort()]));
       const wanted = new Map([...expected].map(([key, rules]) => [key, [...rules].sort()]));
       expect(actual, context).toEqual(wanted);

@@ -8,14 +8,25 @@ import { listBackups } from "./list.js";
 /** Leftovers of uploads started longer ago than this are swept: no upload of a backup runs a day. */
 const sweepAfterMs = 24 * 3_600_000;
 
+/**
+ * What `prune` works on. The policy and the floor are described with `RetentionPolicy`; this is
+ * the API the CLI's `hoard prune` and scheduled runs (after each successful backup) call.
+ */
 export interface PruneOptions {
   storage: Storage;
+  /** Which backups to keep: restic's `forget` rules, `olderThanMs`, and the `keepMin` floor. */
   policy: RetentionPolicy;
-  /** Only backups of exactly this prefix are considered. @default "backup" */
+  /**
+   * Only backups of exactly this prefix (`<prefix>-<yyyyMMddHHmmss>.<ext>`) and their companions
+   * are considered, deleted or swept; every other object is left alone.
+   * @default "backup"
+   */
   prefix?: string;
-  /** Plan only; delete nothing. */
+  /** Plan only; delete and sweep nothing. @default false */
   dryRun?: boolean;
+  /** Receives a `deleted` event per deleted object, and warnings (future-dated backups). */
   logger?: Logger;
+  /** The present: tells future-dated backups and which leftovers are stale. @default new Date() */
   now?: Date;
   /** Stops the prune between (and during) storage calls; it then fails with ABORTED. */
   signal?: AbortSignal;
@@ -31,15 +42,21 @@ export interface PruneResult extends PrunePlan {
 }
 
 /**
- * Lists the backups of one prefix, plans with the retention policy, and deletes the rest: each
- * backup first, then its companions (`<backup key>.<anything>`, e.g. a `.sha256`). Future-dated
- * backups are kept and reported (see `futureBackups`). Then, unless this is a dry run, asks the
- * storage to sweep what uploads killed more than a day ago left behind.
+ * Lists the backups of one prefix, plans with the retention policy (`planRetention`), and deletes
+ * the rest: each backup first, then its companions (`<backup key>.<anything>`, e.g. a `.sha256`
+ * or a `.manifest.json`). Objects that are not backups of this prefix or their companions are
+ * never touched. The newest backup (the newest `policy.keepMin`) is never deleted unless
+ * `policy.allowDeleteAll` is set; future-dated backups are kept and reported (see
+ * `futureBackups`). Then, unless this is a dry run, asks the storage to sweep what uploads killed
+ * more than a day ago left behind under `<prefix>-`. Throws INVALID_ARGUMENT for a bad policy or
+ * prefix before anything is listed or deleted.
  */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   const { storage, logger, signal } = options;
   const prefix = validatePrefix(options.prefix ?? "backup");
   const now = options.now ?? new Date();
+  // Checks the policy before the storage is asked anything.
+  planRetention([], options.policy, now);
   const backups = await listBackups(storage, { prefix, signal });
   const plan = planRetention(backups, options.policy, now);
   for (const { backup, reasons } of plan.keep) {
