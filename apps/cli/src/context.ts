@@ -11,13 +11,15 @@ import {
 } from "@hoard/core";
 import type { Argv } from "yargs";
 import { ignoredVariables } from "./environment.js";
-import { createStderrLogger } from "./output.js";
+import { type CliLogger, createFormatLogger, type LogFormat, logFormats, quietLogger } from "./output.js";
 import { importFromCli, pluginSettingsBag, skippedPlugins, withCommonOptions, withPluginOptions } from "./plugins.js";
 
 /** Options every command has. */
 export interface GlobalArguments {
   debug: boolean;
   quiet: boolean;
+  /** `text` (default) or `json`: one JSON object per line on stderr. */
+  logFormat: LogFormat;
   /** Milliseconds, from `--timeout 15s` (hoard's common setting `timeoutMs`). */
   timeout: number;
 }
@@ -27,8 +29,14 @@ export function withGlobalOptions<T>(yargs: Argv<T>): Argv<T & GlobalArguments> 
   return withCommonOptions(
     yargs
       .option("debug", { type: "boolean", default: false, describe: "show tool output and stack traces", global: true })
-      .option("quiet", { type: "boolean", default: false, describe: "log nothing to stderr but errors", global: true }),
-  ) as Argv<T & GlobalArguments>;
+      .option("quiet", { type: "boolean", default: false, describe: "log nothing to stderr but errors", global: true })
+      .option("log-format", {
+        choices: logFormats,
+        default: "text" as LogFormat,
+        describe: "stderr's log lines: text for people, json for one object per line (time, level, job, event, fields)",
+        global: true,
+      }),
+  ) as unknown as Argv<T & GlobalArguments>;
 }
 
 /** The storages' settings, as the plugins declare them; yargs gives them by flag (`s3-part-size`). */
@@ -49,9 +57,18 @@ export function storageSettings(args: StorageArguments & Pick<GlobalArguments, "
   return { timeoutMs: args.timeout, ...pluginSettingsBag("storage", args) };
 }
 
-export function createLogger(args: GlobalArguments): Logger & { finish(): void } {
-  if (args.quiet) return { event() {}, finish() {} };
-  const logger = createStderrLogger({ debug: args.debug, progress: process.stderr.isTTY === true });
+export function createLogger(
+  args: Pick<GlobalArguments, "debug" | "quiet"> & Partial<Pick<GlobalArguments, "logFormat">>,
+  options: { job?: string; redact?: (text: string) => string; progress?: boolean } = {},
+): CliLogger {
+  if (args.quiet) return quietLogger;
+  const format = args.logFormat ?? "text";
+  const logger = createFormatLogger(format, {
+    debug: args.debug,
+    progress: format === "text" && (options.progress ?? true) && process.stderr.isTTY === true,
+    job: options.job,
+    redact: options.redact,
+  });
   for (const name of skippedPlugins()) {
     logger.event({ type: "log", level: "debug", message: `plugin options: ${name}` });
   }
@@ -66,8 +83,13 @@ export function createLogger(args: GlobalArguments): Logger & { finish(): void }
  * usage error (exit 2), whatever the plugin threw, and the message never repeats a secret.
  */
 export async function openCliStorage(url: string, args: StorageArguments & Pick<GlobalArguments, "timeout">): Promise<Storage> {
+  return openStorageWith(url, storageSettings(args));
+}
+
+/** Opens a storage with a settings bag by setting name (a config file's job), with the same error rules. */
+export async function openStorageWith(url: string, settings: StorageSettings): Promise<Storage> {
   try {
-    return await openStorage(url, storageSettings(args), importFromCli);
+    return await openStorage(url, settings, importFromCli);
   } catch (error) {
     throw openingError(error, "storage", url);
   }

@@ -48,20 +48,128 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** How log lines are written: `text` for people, `json` one object per line for log collectors. */
+export type LogFormat = "text" | "json";
+
+export const logFormats: readonly LogFormat[] = ["text", "json"];
+
+/**
+ * Something the CLI's own service layer reports (a job started or failed, a notification was not
+ * delivered), besides the pipelines' events. `event` is a stable kebab-case name.
+ */
+export interface ServiceEvent {
+  type: "service";
+  level: "debug" | "info" | "warn" | "error";
+  event: string;
+  message: string;
+  /** Extra structured fields for the JSON format (never a secret). */
+  fields?: Record<string, unknown>;
+}
+
+/** The CLI's logger: core's events and the service's own. */
+export interface CliLogger extends Logger {
+  event(event: HoardEvent | ServiceEvent): void;
+  /** Clears a progress line; call before writing results. */
+  finish(): void;
+}
+
 export interface StderrLoggerOptions {
   /** Show debug lines (tool stderr, decisions). */
   debug: boolean;
-  /** Redraw a progress line; only when stderr is a terminal. */
+  /** Redraw a progress line; only when stderr is a terminal (never in JSON). */
   progress: boolean;
   write?: (text: string) => void;
+  /** The job the lines are about, in `hoard run`: `[shop] ` before each text line, `"job"` in JSON. */
+  job?: string;
+  /** Removes secrets from every line (the config's resolved secrets). */
+  redact?: (text: string) => string;
+}
+
+/** A logger that drops everything (`--quiet`). */
+export const quietLogger: CliLogger = { event() {}, finish() {} };
+
+/** A text or JSON logger to stderr. */
+export function createFormatLogger(format: LogFormat, options: StderrLoggerOptions): CliLogger {
+  return format === "json" ? createJsonLogger(options) : createStderrLogger(options);
+}
+
+/** The log level of a pipeline event. */
+function levelOf(event: HoardEvent | ServiceEvent): "debug" | "info" | "warn" | "error" {
+  if (event.type === "log" || event.type === "service") return event.level;
+  if (event.type === "progress") return "debug";
+  return event.type === "schedule-skipped" ? "warn" : "info";
+}
+
+/**
+ * One JSON object per line: `time` (ISO 8601), `level`, `job` (in `hoard run`), `event` (the
+ * pipeline event's type, e.g. `backup-finished`, or the service's event name), `message` for
+ * people, and the event's fields. Progress events are left out (they are for a terminal);
+ * debug events only with --debug.
+ */
+export function createJsonLogger(options: StderrLoggerOptions): CliLogger {
+  const write = options.write ?? ((text: string) => process.stderr.write(text));
+  const redact = options.redact ?? ((text: string) => text);
+  return {
+    event(event) {
+      if (event.type === "progress") return;
+      const level = levelOf(event);
+      if (level === "debug" && !options.debug) return;
+      const message = describeEvent(event);
+      const { type, ...fields } = event as HoardEvent & Record<string, unknown>;
+      const record: Record<string, unknown> = { time: new Date().toISOString(), level };
+      if (options.job !== undefined) record.job = options.job;
+      if (event.type === "service") {
+        record.event = event.event;
+        record.message = event.message;
+        Object.assign(record, event.fields ?? {});
+      } else if (event.type === "log") {
+        record.event = "log";
+        record.message = event.message;
+      } else {
+        record.event = type;
+        record.message = message;
+        Object.assign(record, fields);
+      }
+      write(`${JSON.stringify(record, (_key, value: unknown) => (typeof value === "string" ? redact(value) : value))}\n`);
+    },
+    finish() {},
+  };
+}
+
+/** The text line of an event (without the job's prefix), or "" for progress. */
+export function describeEvent(event: HoardEvent | ServiceEvent): string {
+  switch (event.type) {
+    case "progress":
+      return "";
+    case "backup-started":
+      return `backing up ${event.driver} to ${event.storage} as ${event.key} (${event.mode} mode)`;
+    case "backup-finished":
+      return `stored ${event.key}: ${formatBytes(event.size)} in ${(event.durationMs / 1000).toFixed(1)} s`;
+    case "restore-started":
+      return `restoring ${event.key} from ${event.storage} into ${event.driver}`;
+    case "restore-finished":
+      return `restored ${event.key} in ${(event.durationMs / 1000).toFixed(1)} s`;
+    case "deleted":
+      return `deleted ${event.key}`;
+    case "schedule-skipped":
+      return `skipped a scheduled run: ${event.reason}`;
+    case "log":
+      return event.level === "warn" ? `warning: ${event.message}` : event.message;
+    case "service":
+      return event.level === "warn" || event.level === "error"
+        ? `${event.level === "warn" ? "warning" : "error"}: ${event.message}`
+        : event.message;
+  }
 }
 
 /**
  * Logs to stderr: one line per step, a live progress line (bytes and rate) on a terminal, and
  * debug lines with --debug. Results never go here; they go to stdout.
  */
-export function createStderrLogger(options: StderrLoggerOptions): Logger & { finish(): void } {
+export function createStderrLogger(options: StderrLoggerOptions): CliLogger {
   const write = options.write ?? ((text: string) => process.stderr.write(text));
+  const redact = options.redact ?? ((text: string) => text);
+  const prefix = options.job === undefined ? "" : `[${options.job}] `;
   let progressShown = false;
   let phaseStarted = Date.now();
   let currentPhase = "";
@@ -71,10 +179,10 @@ export function createStderrLogger(options: StderrLoggerOptions): Logger & { fin
   };
   const line = (text: string) => {
     clearProgress();
-    write(`${text}\n`);
+    write(`${redact(`${prefix}${text}`)}\n`);
   };
   return {
-    event(event: HoardEvent) {
+    event(event) {
       switch (event.type) {
         case "progress": {
           if (!options.progress) return;
@@ -88,21 +196,12 @@ export function createStderrLogger(options: StderrLoggerOptions): Logger & { fin
           progressShown = true;
           return;
         }
-        case "backup-started":
-          return line(`backing up ${event.driver} to ${event.storage} as ${event.key} (${event.mode} mode)`);
-        case "backup-finished":
-          return line(`stored ${event.key}: ${formatBytes(event.size)} in ${(event.durationMs / 1000).toFixed(1)} s`);
-        case "restore-started":
-          return line(`restoring ${event.key} from ${event.storage} into ${event.driver}`);
-        case "restore-finished":
-          return line(`restored ${event.key} in ${(event.durationMs / 1000).toFixed(1)} s`);
-        case "deleted":
-          return line(`deleted ${event.key}`);
-        case "schedule-skipped":
-          return line(`skipped a scheduled run: ${event.reason}`);
         case "log":
+        case "service":
           if (event.level === "debug" && !options.debug) return;
-          return line(event.level === "warn" ? `warning: ${event.message}` : event.message);
+          return line(describeEvent(event));
+        default:
+          return line(describeEvent(event));
       }
     },
     finish: clearProgress,

@@ -1,12 +1,48 @@
-import type { CommandModule } from "yargs";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { UsageError } from "../arguments.js";
 import type { GlobalArguments } from "../context.js";
+import { withEnvironment } from "../environment.js";
+import { loadConfig } from "../service/config.js";
+import { runService } from "../service/runner.js";
 
-/** `hoard run --config hoard.yaml`: every job of a config file in one process. (Stub: being implemented.) */
-export const runCommand: CommandModule<GlobalArguments, GlobalArguments> = {
+interface RunArguments extends GlobalArguments {
+  config: string;
+  listen?: string;
+}
+
+/** `--listen host:port`, or `false`/`off` for no server. */
+function parseListen(value: unknown): { host: string; port: number } | false {
+  const text = String(Array.isArray(value) ? value.at(-1) : value).trim();
+  if (/^(false|off|no)$/i.test(text)) return false;
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65_535) throw new UsageError(`invalid --listen "${text}": use host:port, e.g. 127.0.0.1:9464, or off`);
+  return { host: (match[1] as string).replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+/** `hoard run --config hoard.yaml`: every job of a config file in one process. */
+export const runCommand: CommandModule<GlobalArguments, RunArguments> = {
   command: "run",
-  describe: false,
-  handler() {
-    throw new UsageError("hoard run is not available yet");
+  describe: "Run every job of a config file on its schedule, with alerts and /metrics, until SIGINT/SIGTERM",
+  builder: (yargs) =>
+    withEnvironment(
+      (yargs as Argv<GlobalArguments>)
+        .option("config", {
+          type: "string",
+          demandOption: true,
+          describe: "the config file, e.g. /etc/hoard/hoard.yaml (see docs/unattended.md)",
+        })
+        .option("listen", {
+          type: "string",
+          describe: "serve /metrics and /healthz on host:port instead of the config's listen (off: none)",
+        })
+        .example("$0 run --config /etc/hoard/hoard.yaml", "back up every job on its schedule")
+        .example("$0 config check --config /etc/hoard/hoard.yaml", "validate the file first"),
+    ) as unknown as Argv<RunArguments>,
+  async handler(args: ArgumentsCamelCase<RunArguments>) {
+    const listen = args.listen === undefined ? undefined : parseListen(args.listen);
+    const config = await loadConfig(args.config);
+    const status = await runService(config, args, listen === undefined ? {} : { listen });
+    if (status !== 0) process.exitCode = status;
   },
 };
