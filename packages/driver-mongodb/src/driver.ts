@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import {
   type Driver,
   type DumpContext,
@@ -11,20 +11,14 @@ import {
 import { connectTimeoutMsOf, findExecutable, locateTool, log } from "@hoard/core/plugin";
 import { MongoClient } from "mongodb";
 import type { ArchiveCollectionMetadata } from "./archive-format.js";
+import { damagedRestoreError, guardArchive } from "./archive-guard.js";
 import { peekPrelude } from "./archive-reader.js";
 import { builtinDump } from "./builtin-dump.js";
 import { builtinRestore } from "./builtin-restore.js";
 import { ensureEmptyTargets } from "./client.js";
 import { decompressByContent } from "./compression.js";
 import { invalidMongoUrl, parseMongoUrl, redactMongoUrl, scrubSecrets } from "./connection-string.js";
-import {
-  choosesNamespaces,
-  createPlannedIndexes,
-  ferretdbIndexIssue,
-  planIndexes,
-  recordPrelude,
-  rejectedIndexNamespace,
-} from "./ferretdb.js";
+import { choosesNamespaces, createPlannedIndexes, ferretdbIndexIssue, planIndexes, rejectedIndexNamespace } from "./ferretdb.js";
 import { type MongoDriverOptions, type MongoDriverSettings, type MongoEngine, optionsFromSettings } from "./options.js";
 import { mongoEngines } from "./settings.js";
 import { expectCollections, toolDump, toolRestore } from "./tools.js";
@@ -150,11 +144,12 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
             }
             await ensureEmptyTargets({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions }, databases);
           }
-          // Keeps the prelude as the archive goes by (a few kilobytes, read once), for the FerretDB index workaround.
-          const recorder = prelude === undefined ? recordPrelude(stream, name) : undefined;
-          if (recorder) stream = recorder.stream;
+          // mongorestore gets the archive only as hoard's reader checks it, and never its end when it is damaged.
+          const guard = guardArchive({ name });
+          const checked = pipeline(stream, guard.stream, () => {});
+          const connection = { url: options.url, connectTimeoutMs, clientOptions: options.clientOptions };
           try {
-            await toolRestore(stream, {
+            await toolRestore(checked, {
               executable,
               url: options.url,
               connectTimeoutMs,
@@ -165,8 +160,11 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
               restoreOptions,
             });
           } catch (error) {
+            if (guard.failure() !== undefined && !restore.signal?.aborted) {
+              throw await damagedRestoreError(guard, { ...connection, renamesNamespaces: choosesNamespaces(restoreOptions) });
+            }
             if (!rejectedIndexNamespace(error) || choosesNamespaces(restoreOptions)) throw error;
-            const collections = prelude ?? (await recorder?.prelude());
+            const collections = prelude ?? guard.prelude();
             if (collections === undefined) throw error;
             // mongorestore builds indexes last (mongorestore.go Restore: data, users and roles, oplog, then
             // RestoreIndexes): every document is in, only the indexes are missing. Create them as the built-in engine does.
@@ -176,7 +174,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
               "warn",
               `mongodb: the server rejected the ns field that mongorestore adds to index specs (as FerretDB v1 does, ${ferretdbIndexIssue}); mongorestore restored every document, so hoard creates the archive's indexes itself`,
             );
-            await createPlannedIndexes({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions, logger }, plans);
+            await createPlannedIndexes({ ...connection, logger }, plans);
           }
         } finally {
           stream.destroy();

@@ -6,6 +6,8 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { createLocalStorage, type Driver, type Storage } from "@hoard/core";
 import { rejection } from "@hoard/test-harness/vitest";
+import { BSON } from "mongodb";
+import { encodeArchive } from "../src/archive-writer.ts";
 import { insert, withClient } from "./fixture.ts";
 
 /** A local storage in a fresh directory, and a way to look at every file in it (temporary ones too). */
@@ -78,4 +80,14 @@ export async function directoryWithWork(prefix: string): Promise<{ directory: st
   const workDirectory = join(directory, "work");
   await mkdir(workDirectory);
   return { directory, workDirectory };
+}
+
+/** A whole, valid archive of one small collection (`shop.orders`, two documents), for the stand-in tool suites. */
+export async function tinyArchive(): Promise<Buffer> {
+  const orders = { database: "shop", collection: "orders", metadata: '{"indexes":[]}', size: 0, type: "collection" };
+  const documents = [BSON.serialize({ _id: 1, item: "book" }), BSON.serialize({ _id: 2, item: "lamp" })];
+  const chunks: Buffer[] = [];
+  const header = { concurrentCollections: 1, formatVersion: "0.1", serverVersion: "7.0.0", toolVersion: "hoard tests" };
+  for await (const chunk of encodeArchive(header, [{ metadata: orders, documents: () => Readable.from(documents) }])) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }

@@ -6,7 +6,7 @@ import { backup, isHoardError, listBackups } from "@hoard/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoDriver } from "../src/index.ts";
 import { expectArchive, explainRestoreFailure, readToolFailure } from "../src/tools.ts";
-import { directoryWithWork, temporaryStorage } from "./helpers.ts";
+import { directoryWithWork, temporaryStorage, tinyArchive } from "./helpers.ts";
 
 // What mongorestore 100.x writes to stderr (mongorestore/main/mongorestore.go logs "Failed: <error>"
 // and then, failed or not, the summary line; every line starts with a timestamp and a tab).
@@ -153,7 +153,7 @@ describe("tool failures end to end (stand-in executables)", () => {
     const mongorestore = await script("mongorestore", `cat > /dev/null\ncat "${directory}/stderr.txt" >&2\nexit 1`);
     const driver = createMongoDriver({ url, engine: "tools", mongorestorePath: mongorestore });
     const error = await driver
-      .restore({ kind: "stream", stream: Readable.from([Buffer.from("archive")]) }, { workDirectory, replace: true })
+      .restore({ kind: "stream", stream: Readable.from([await tinyArchive()]) }, { workDirectory, replace: true })
       .then(
         () => {
           throw new Error("expected a failure");
@@ -176,7 +176,7 @@ describe("tool failures end to end (stand-in executables)", () => {
     );
     const driver = createMongoDriver({ url, engine: "tools", mongorestorePath: mongorestore });
     const error = (await driver
-      .restore({ kind: "stream", stream: Readable.from([Buffer.from("archive")]) }, { workDirectory, replace: true })
+      .restore({ kind: "stream", stream: Readable.from([await tinyArchive()]) }, { workDirectory, replace: true })
       .catch((failure: unknown) => failure)) as Error & { detail?: string };
     expect(isHoardError(error, "TOOL_FAILED"), String(error)).toBe(true);
     expect(error.message).toMatch(/^mongodb: mongorestore failed/);

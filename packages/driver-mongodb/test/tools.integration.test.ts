@@ -187,19 +187,99 @@ describe("mongodb tools engine against the server (real mongodump and mongoresto
     });
 
     it("fails the restore of a truncated archive with CORRUPT_ARCHIVE and says what state the target is in", async () => {
-      // Cut inside the notes collection's documents: mongorestore has inserted some of them when it notices.
+      // Cut inside the notes collection's documents.
       const target = newDatabaseUrl(server.url);
       await put(place.storage, "truncated-20260101000000.archive", archive.subarray(0, Math.floor(archive.length / 2)));
       const error = await failureOf(
         restore({ driver: toolsDriver(target), storage: place.storage, key: "truncated-20260101000000.archive" }),
       );
       expect(isHoardError(error, "CORRUPT_ARCHIVE"), String(error)).toBe(true);
-      expect((error as Error).message).toMatch(
-        /^mongodb: mongorestore failed \(exit code 1\): Failed: .*\.notes: error restoring from archive on stdin: .*error demultiplexing archive/,
+      // hoard's reader, beside mongorestore, finds the cut first and stops mongorestore before it sees the end.
+      expect((error as Error).message).toMatch(/^mongodb: the archive is damaged or truncated: it ends inside a document of .*\.notes/);
+      await expectTruthfulState(error, target);
+    });
+
+    /** The archive with one byte of the last note changed: every length and terminator intact, only the CRC of `notes` disagrees. */
+    function withAlteredByte(bytes: Buffer, which: "first" | "last" = "last"): Buffer {
+      const damaged = Buffer.from(bytes);
+      const marker = Buffer.from("MARKER");
+      const position = which === "first" ? damaged.indexOf(marker) : damaged.lastIndexOf(marker);
+      expect(position).toBeGreaterThan(0);
+      damaged[position] = "N".charCodeAt(0);
+      return damaged;
+    }
+
+    /** The notes a restore left in the target, and those among them with the altered byte. */
+    async function notesIn(url: string): Promise<{ all: number; altered: number }> {
+      return withClient(url, async (client) => {
+        const notes = client.db().collection("notes");
+        return { all: await notes.countDocuments(), altered: await notes.countDocuments({ text: /NARKER/ }) };
+      });
+    }
+
+    /**
+     * Checks that what the failure says about the target is true: untouched and empty, or how many
+     * notes it held when mongorestore was stopped (never more than it holds now).
+     */
+    async function expectTruthfulState(error: unknown, target: string): Promise<void> {
+      const message = (error as Error).message;
+      const notes = await withClient(target, (client) => client.db().collection("notes").countDocuments());
+      const namespace = `${parseMongoUrl(target).database}.notes`;
+      if (/mongorestore was stopped before it received any of the archive: the database was not changed$/.test(message)) {
+        expect(notes).toBe(0);
+        return;
+      }
+      const held = new RegExp(
+        `the database is partially restored \\(when mongorestore was stopped, ${namespace.replace(".", "\\.")} held (\\d+) document\\(s\\)\\)`,
+      ).exec(message);
+      expect(held, message).not.toBeNull();
+      expect(Number(held?.[1])).toBeLessThanOrEqual(notes);
+    }
+
+    it("fails the restore of an archive with one altered byte (CRC mismatch) with CORRUPT_ARCHIVE, though mongorestore would accept it", async () => {
+      const damaged = withAlteredByte(archive);
+      const database = parseMongoUrl(small).database;
+      await put(place.storage, "altered-20260101000000.archive", damaged);
+      const target = newDatabaseUrl(server.url);
+      const error = await failureOf(
+        restore({ driver: toolsDriver(target), storage: place.storage, key: "altered-20260101000000.archive" }),
       );
+      expect(isHoardError(error, "CORRUPT_ARCHIVE"), String(error)).toBe(true);
       expect((error as Error).message).toMatch(
-        /the database is partially restored \(\d+ document\(s\) were restored before the failure\)$/,
+        new RegExp(`^mongodb: the archive is damaged or truncated: CRC mismatch for ${database}\\.notes`),
       );
+      await expectTruthfulState(error, target);
+    });
+
+    it("stops mongorestore before the end of an altered archive after it inserted the damaged document, and says so", async () => {
+      const bigger = newDatabaseUrl(server.url);
+      await seedSmall(bigger, 3000);
+      // The first note altered: it is in mongorestore's first batch of 1000 (its --batchSize), inserted long before the CRC.
+      const damaged = withAlteredByte(await dumpToBuffer(toolsDriver(bigger)), "first");
+      const target = newDatabaseUrl(server.url);
+      const held = async () => withClient(target, (client) => client.db().collection("notes").countDocuments());
+      // All but the end of the archive (which holds the EOF header of notes and its CRC), then, once
+      // mongorestore has inserted a batch, the end.
+      async function* slowEnd(): AsyncGenerator<Buffer> {
+        const cut = damaged.length - 200;
+        for (let offset = 0; offset < cut; offset += 16 * 1024) yield damaged.subarray(offset, Math.min(offset + 16 * 1024, cut));
+        for (let attempt = 0; attempt < 300 && (await held()) < 1000; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+        yield damaged.subarray(cut);
+      }
+      const error = await failureOf(
+        toolsDriver(target).restore({ kind: "stream", stream: Readable.from(slowEnd()) }, { workDirectory: place.directory }),
+      );
+      expect(isHoardError(error, "CORRUPT_ARCHIVE"), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(
+        new RegExp(`^mongodb: the archive is damaged or truncated: CRC mismatch for ${parseMongoUrl(bigger).database}\\.notes`),
+      );
+      expect((error as Error).message).toMatch(/mongorestore was stopped before the end of the archive/);
+      await expectTruthfulState(error, target);
+      // The damaged note is in the target: the failure, not a success, is what the user was told.
+      const left = await notesIn(target);
+      expect(left.all).toBeGreaterThanOrEqual(1000);
+      expect(left.all).toBeLessThan(3000);
+      expect(left.altered).toBe(1);
     });
   });
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeNamespaceHeader, encodePrelude, encodeTerminator } from "../src/archive-writer.ts";
 import { createMongoDriver } from "../src/index.ts";
 import { mongodumpArguments, mongorestoreArguments, toolConfigurationText, writeToolConfiguration } from "../src/tools.ts";
-import { directoryWithWork } from "./helpers.ts";
+import { directoryWithWork, tinyArchive } from "./helpers.ts";
 
 const secretUrl = "mongodb://backup:s3cr%22t%20pass@db.example.net:27017/shop?authSource=admin";
 const password = "s3cr";
@@ -171,9 +171,9 @@ ${body}
     const mongorestore = await standIn("mongorestore", `cat > "${directory}/mongorestore.stdin"`);
     const driver = createMongoDriver({ url: secretUrl, engine: "tools", mongorestorePath: mongorestore, drop: true });
     // As `mongodump --gzip --archive` writes it, stored without a .gz extension.
-    const input = Readable.from([gzipSync(Buffer.from("archive bytes"))]);
-    await driver.restore({ kind: "stream", stream: input }, { workDirectory });
-    expect(await readFile(join(directory, "mongorestore.stdin"), "utf8")).toBe("archive bytes");
+    const archive = await tinyArchive();
+    await driver.restore({ kind: "stream", stream: Readable.from([gzipSync(archive)]) }, { workDirectory });
+    expect((await readFile(join(directory, "mongorestore.stdin"))).equals(archive)).toBe(true);
     const args = (await readFile(join(directory, "mongorestore.args"), "utf8")).trim().split("\n");
     expect(args.slice(1)).toEqual(["--archive", "--drop", "--nsFrom=$db$.$collection$", "--nsTo=shop.$collection$"]);
     expect(args.join(" ")).not.toContain(password);
@@ -189,7 +189,7 @@ ${body}
     const driver = createMongoDriver({ url: secretUrl, engine: "tools", mongorestorePath: mongorestore });
     // replace: the target check would first try to reach db.example.net.
     const error = await driver
-      .restore({ kind: "stream", stream: Readable.from([Buffer.from("x")]) }, { workDirectory, replace: true })
+      .restore({ kind: "stream", stream: Readable.from([await tinyArchive()]) }, { workDirectory, replace: true })
       .then(
         () => undefined,
         (failure: unknown) => failure,
