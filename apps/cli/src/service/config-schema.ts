@@ -93,19 +93,32 @@ export function secretSettingNames(): Set<string> {
   );
 }
 
-const keep = (what: string) => z.int().min(1).optional().describe(`keep the newest backup of each of the last N ${what} that have one`);
+const keep = (what: string) =>
+  z.int().min(0).optional().describe(`keep the newest backup of each of the last N ${what} that have one`);
 
 const retentionSchema = z
   .strictObject({
-    keepLast: z.int().min(1).optional().describe("keep the N newest backups"),
+    keepLast: z.int().min(0).optional().describe("keep the N newest backups"),
     keepHourly: keep("hours"),
     keepDaily: keep("days"),
     keepWeekly: keep("ISO weeks"),
     keepMonthly: keep("months"),
     keepYearly: keep("years"),
-    olderThan: durationText("olderThan").optional(),
+    olderThan: durationText("olderThan")
+      .optional()
+      .describe("keep every backup taken less than this before the newest one (restic's --keep-within), e.g. 30d"),
+    keepMin: z.int().min(1).optional().describe("never delete the newest N backups, whatever the rules say (default 1)"),
   })
-  .describe("prune after each successful backup of the job (restic's forget rules, as `hoard prune`)");
+  .refine(
+    (policy) =>
+      ["keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly"].some(
+        (rule) => ((policy[rule as keyof typeof policy] as number | undefined) ?? 0) > 0,
+      ) || (policy.olderThan !== undefined && isDuration(policy.olderThan) && parseDuration(policy.olderThan) > 0),
+    { message: "give at least one rule: keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly or olderThan" },
+  )
+  .describe(
+    "prune after each successful backup of the job (restic's forget rules, as hoard prune); the newest backup is never deleted (keepMin)",
+  );
 
 const webhookSchema = z
   .strictObject({

@@ -1,0 +1,66 @@
+import { createHmac } from "node:crypto";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One request the receiver got. */
+export interface Received {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A local HTTP server standing in for healthchecks.io and webhook receivers: answers 200 and records every request in order. */
+export interface Receiver {
+  url: string;
+  requests: Received[];
+  close(): Promise<void>;
+}
+
+export async function startReceiver(): Promise<Receiver> {
+  const requests: Received[] = [];
+  const server = createServer((request, response) => {
+    let body = "";
+    request.setEncoding("utf8");
+    request.on("data", (chunk: string) => {
+      body += chunk;
+    });
+    request.on("end", () => {
+      requests.push({ method: request.method ?? "", path: request.url ?? "", headers: request.headers, body });
+      response.writeHead(200, { "content-type": "text/plain" }).end("OK");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** `sha256=<hex>` as a receiver recomputes it. */
+export function expectedSignature(body: string, secret: string): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The value of one series (`name{job="x"}`) in a Prometheus exposition text, or undefined. */
+export function metricValue(text: string, name: string, job: string): number | undefined {
+  const line = text.split("\n").find((candidate) => candidate.startsWith(`${name}{job="${job}"} `));
+  return line === undefined ? undefined : Number(line.split(" ").at(-1));
+}
