@@ -136,7 +136,10 @@ export function createJobReporter(targets: ReportTargets): Reporter {
     if (targets.metrics) update(targets.metrics);
     if (!targets.metricsFile) return;
     try {
-      await updateMetricsFile(targets.metricsFile, update);
+      await updateMetricsFile(targets.metricsFile, (metrics) => {
+        metrics.declare(job);
+        update(metrics);
+      });
     } catch (error) {
       logger.event(warning("metrics-file-failed", errorLine(error)));
     }
