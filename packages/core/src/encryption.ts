@@ -370,13 +370,13 @@ async function openHeader(
   if (byPassphrase && passphrase === undefined) {
     throw new HoardError(
       "INVALID_ARGUMENT",
-      `${name} is encrypted with a passphrase: set HOARD_ENCRYPTION_PASSPHRASE or --passphrase-file (library: decryption.passphrase)`,
+      `${name} is encrypted with a passphrase: set HOARD_ENCRYPTION_PASSPHRASE or --passphrase-file`,
     );
   }
   if (!byPassphrase && identities.length === 0) {
     throw new HoardError(
       "INVALID_ARGUMENT",
-      `${name} is encrypted to age recipients: give the identity with --identity-file or HOARD_AGE_IDENTITY (library: decryption.identities)`,
+      `${name} is encrypted to age recipients: give the identity with --identity-file or HOARD_AGE_IDENTITY`,
     );
   }
   const decrypter = new Decrypter();
