@@ -1,11 +1,12 @@
+import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { backup, type HoardEvent, isHoardError, listBackups, restore } from "@hoard/core";
+import { pipeline, Readable, Transform } from "node:stream";
+import { backup, type Driver, type HoardEvent, isHoardError, listBackups, restore } from "@hoard/core";
 import { type FerretdbServer, type PostgresServer, startFerretdb, startPostgres } from "@hoard/test-harness";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseMongoUrl } from "../src/connection-string.ts";
 import { createMongoDriver, type MongoDriverOptions } from "../src/index.ts";
-import { databaseUrl, isFerretDb, newDatabaseUrl, seedFixture, snapshotFixture, withClient } from "./fixture.ts";
+import { databaseUrl, insert, isFerretDb, newDatabaseUrl, seedFixture, snapshotFixture, withClient } from "./fixture.ts";
 import { dumpToBuffer, failureOf, put, seedSmall, temporaryStorage } from "./helpers.ts";
 
 const server = inject("mongo");
@@ -292,6 +293,55 @@ describe("mongodb tools engine against the server (real mongodump and mongoresto
     afterAll(async () => {
       await doomed?.stop();
       await postgres.stop();
+    });
+
+    it("fails a backup whose server dies while mongodump runs, loudly, and stores nothing", async () => {
+      doomed = await startFerretdb(postgres);
+      const large = databaseUrl(doomed.url, "killed_dump");
+      // 24 MiB: more than one 16 MiB batch of a cursor, so mongodump still has to ask the server when it dies.
+      await withClient(large, async (client) => {
+        for (let batch = 0; batch < 30; batch++) {
+          const documents = Array.from({ length: 100 }, (_, index) => ({
+            _id: batch * 100 + index,
+            payload: randomBytes(4 * 1024).toString("hex"),
+          }));
+          await insert(client.db(), "bulk", documents);
+        }
+      });
+      const before = await place.files();
+      const server = doomed;
+      let killing: Promise<void> | undefined;
+      const driver = toolsDriver(large, { connectTimeoutMs: 2_000 });
+      // Kills the server once the first mebibyte of the archive went by: mongodump has read the first
+      // batches (101 documents, then up to 16 MiB) and must ask the server for the rest.
+      const dying: Driver = {
+        ...driver,
+        async dump(context) {
+          const output = await driver.dump(context);
+          if (output.kind !== "stream") throw new Error("expected a stream");
+          let bytes = 0;
+          const watched = new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              bytes += chunk.length;
+              if (bytes > 1024 * 1024) killing ??= server.kill();
+              callback(null, chunk);
+            },
+          });
+          return { kind: "stream", stream: pipeline(output.stream, watched, () => {}) };
+        },
+      };
+      const error = await failureOf(backup({ driver: dying, storage: place.storage, prefix: "killed-dump" }));
+      expect(killing, "the server was killed during the dump").toBeDefined();
+      await killing;
+      expect(isHoardError(error), String(error)).toBe(true);
+      expect(["UNREACHABLE", "TOOL_FAILED"]).toContain((error as { code: string }).code);
+      // It names the collection it was reading, not a failure to connect.
+      expect((error as Error).message).toMatch(/^mongodb: mongodump failed \(exit code 1\): Failed: .*killed_dump\.bulk/);
+      expect(await listBackups(place.storage, { prefix: "killed-dump" })).toEqual([]);
+      // Nothing at all was left, temporary upload files included.
+      expect(await place.files()).toEqual(before);
+      await doomed.stop();
+      doomed = undefined;
     });
 
     it("fails a restore whose server dies while mongorestore runs, saying the database may be partially restored", async () => {
