@@ -91,3 +91,13 @@ export async function tinyArchive(): Promise<Buffer> {
   for await (const chunk of encodeArchive(header, [{ metadata: orders, documents: () => Readable.from(documents) }])) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
+
+/** Polls `check` every 20 ms until it holds; false when `timeoutMs` passed first. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
