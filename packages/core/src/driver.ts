@@ -78,6 +78,12 @@ export interface InspectContext {
   logger?: Logger;
   /** A private scratch directory, removed by the pipeline. */
   workDirectory: string;
+  /**
+   * For `inventory`: count rows or documents exactly (which reads every table), and say so with
+   * `exactCounts`. Asked of a drill's scratch database after the restore; a backup asks for cheap
+   * counts. @default false
+   */
+  exactCounts?: boolean;
 }
 
 /** A scratch database made ready for a restore drill. */
@@ -99,6 +105,14 @@ export interface Driver {
   readonly url: string;
   /** The extension of what `dump` produces, without dot and without compression, e.g. `dump`. */
   readonly extension: string;
+  /**
+   * Whether a restore whose input fails before its end (damaged, truncated, tampered) leaves the
+   * database as it was, e.g. because it runs in one transaction or writes a file that replaces the
+   * target only at the end. When not (the default), the restore pipeline authenticates an
+   * encrypted backup completely (download to a temporary file, decrypt it to nowhere) before the
+   * driver sees any of it, so a tampered ciphertext never reaches the database.
+   */
+  readonly atomicRestore?: boolean;
   dump(context: DumpContext): Promise<DumpOutput>;
   restore(input: RestoreInput, context: RestoreContext): Promise<void>;
   /** The server's and the dump tool's versions, asked before a dump; for the manifest. Optional. */

@@ -10,12 +10,23 @@ export * from "./duration.js";
 export * from "./encryption.js";
 export * from "./errors.js";
 export * from "./logger.js";
+export * from "./manifest.js";
 export * from "./naming.js";
 export { type BackupMode, type BackupOptions, type BackupResult, backup } from "./pipelines/backup.js";
-export { type LatestBackupOptions, type ListOptions, latestBackup, listBackups } from "./pipelines/list.js";
+export { compareInventories, type DrillDifference, type DrillOptions, type DrillResult, drill } from "./pipelines/drill.js";
+export {
+  type BackupWithManifest,
+  type LatestBackupOptions,
+  type ListOptions,
+  latestBackup,
+  listBackups,
+  listBackupsWithManifests,
+  type ManifestState,
+} from "./pipelines/list.js";
 export { type PruneOptions, type PruneResult, prune } from "./pipelines/prune.js";
 export { type RestoreOptions, type RestoreResult, restore } from "./pipelines/restore.js";
 export { type Schedule, type ScheduleOptions, schedule, validateCron } from "./pipelines/schedule.js";
+export { type ArchiveDriverOpener, guessKind, type VerifyOptions, type VerifyResult, verify } from "./pipelines/verify.js";
 export * from "./registry.js";
 export * from "./retention.js";
 export { createLocalStorage, type LocalStorageOptions } from "./storage/local.js";

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -215,9 +216,11 @@ describe("backup", () => {
     const logger = recorder();
     const result = await backup({ driver: fakeDriver({ total }), storage, mode, now, temporaryDirectory, logger });
     expect(result.key).toBe("backup-20260314150926.sql.gz");
-    expect(await filesUnder(storageDirectory)).toEqual(["backup-20260314150926.sql.gz"]);
+    // The manifest is stored beside the backup, once the backup is complete.
+    expect(await filesUnder(storageDirectory)).toEqual(["backup-20260314150926.sql.gz", "backup-20260314150926.sql.gz.manifest.json"]);
     const stored = await contentOf(storage, result.key);
     expect(result.size).toBe(stored.length);
+    expect(result.manifest.object).toEqual({ size: stored.length, sha256: createHash("sha256").update(stored).digest("hex") });
     expect(sameBytes(gunzipSync(stored), expectedDump(total))).toBe(true);
     expect(await readdir(temporaryDirectory)).toEqual([]);
 
@@ -249,7 +252,10 @@ describe("backup", () => {
   it("puts a prefix with a slash in a sub-folder, and stores an empty dump", async () => {
     const result = await backup({ driver: fakeDriver({ total: 0 }), storage, prefix: "nightly/app", now, temporaryDirectory });
     expect(result.key).toBe("nightly/app-20260314150926.sql.gz");
-    expect(await filesUnder(storageDirectory)).toEqual([join("nightly", "app-20260314150926.sql.gz")]);
+    expect(await filesUnder(storageDirectory)).toEqual([
+      join("nightly", "app-20260314150926.sql.gz"),
+      join("nightly", "app-20260314150926.sql.gz.manifest.json"),
+    ]);
     expect(gunzipSync(await contentOf(storage, result.key)).length).toBe(0);
   });
 
@@ -357,7 +363,7 @@ describe("backup", () => {
       },
     };
     const result = await backup({ driver: fakeDriver({ total: 1000 }), storage: forbidding, now, temporaryDirectory });
-    expect(await filesUnder(storageDirectory)).toEqual([result.key]);
+    expect(await filesUnder(storageDirectory)).toEqual([result.key, result.manifestKey]);
 
     const unreachable: Storage = {
       ...storage,
@@ -367,7 +373,7 @@ describe("backup", () => {
     };
     const error = await caught(backup({ driver: fakeDriver({ total: 1000 }), storage: unreachable, now: new Date(), temporaryDirectory }));
     expect(isHoardError(error, "UNREACHABLE")).toBe(true);
-    expect(await filesUnder(storageDirectory)).toEqual([result.key]);
+    expect(await filesUnder(storageDirectory)).toEqual([result.key, result.manifestKey]);
     expect(await readdir(temporaryDirectory)).toEqual([]);
   });
 

@@ -11,7 +11,7 @@ import {
   withDriverOptions,
   withStorageOptions,
 } from "../context.js";
-import { encryptionFromArguments, withEncryptionOptions } from "../encryption-options.js";
+import { decryptionFromArguments, encryptionFromArguments, withEncryptionOptions } from "../encryption-options.js";
 import { withEnvironment } from "../environment.js";
 import { handleSignals, watchInterrupts } from "../interrupt.js";
 import { OutputError, writeResult } from "../output.js";
@@ -26,6 +26,7 @@ interface BackupArguments extends GlobalArguments, StorageArguments, DatabaseUrl
   cron?: string;
   dumpOption: string[];
   compressionLevel: number;
+  verify: boolean;
 }
 
 const parseCompressionLevel = integerOption("compression-level", 0, 9);
@@ -72,6 +73,12 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
           default: "stream" as BackupMode,
           describe: "stream: no temporary file; file: dump to disk, then upload",
         })
+        .option("verify", {
+          type: "boolean",
+          default: false,
+          describe:
+            "re-read the stored backup and verify it (checksum, decompression, archive structure); if that fails, the backup and its manifest are removed and the command fails",
+        })
         .option("cron", { type: "string", describe: "run on this cron schedule (UTC) until SIGINT/SIGTERM" })
         .option("dump-option", {
           type: "string",
@@ -102,6 +109,8 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
     if (args.cron) validateCron(args.cron);
     const logger = createLogger(args);
     const encryption = await encryptionFromArguments(args);
+    // For --verify of a backup encrypted to public keys: an identity from the environment (HOARD_AGE_IDENTITY), if any.
+    const decryption = args.verify ? await decryptionFromArguments(args) : undefined;
     const reporter = createReporter(args, args.prefix, logger);
 
     if (!args.cron) {
@@ -117,6 +126,8 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
             mode: args.mode,
             compressionLevel: args.compressionLevel,
             encryption,
+            verify: args.verify,
+            decryption,
             logger,
             signal: interrupt.signal,
           });
@@ -153,6 +164,8 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
           mode: args.mode,
           compressionLevel: args.compressionLevel,
           encryption,
+          verify: args.verify,
+          decryption,
           logger,
           signal,
         });

@@ -1,17 +1,19 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { create as createTar } from "tar";
-import type { Driver, DumpOutput } from "../driver.js";
-import { type DecryptionOptions, type EncryptionOptions, encryptor, isEncrypting } from "../encryption.js";
-import { diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
+import type { Driver, DumpDescription, DumpOutput, Inventory } from "../driver.js";
+import { type DecryptionOptions, describeEncryption, type EncryptionOptions, encryptor, isEncrypting } from "../encryption.js";
+import { describeError, diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
+import { checksumMeter, hoardVersion, type Manifest, manifestFormatVersion, manifestKey, serializeManifest } from "../manifest.js";
 import { backupKey, validatePrefix } from "../naming.js";
 import type { Storage, StorageObject } from "../storage.js";
 import { progressMeter } from "./progress.js";
+import { type VerifyResult, verify } from "./verify.js";
 import { withWorkDirectory } from "./work-directory.js";
 
 export type BackupMode = "stream" | "file";
@@ -33,11 +35,14 @@ export interface BackupOptions {
   encryption?: EncryptionOptions;
   /**
    * Re-read the stored object after the upload and verify it (size and checksum against the
-   * manifest, and the archive's structure); a failed verification fails the backup.
-   * (Being implemented: not acted on yet.) @default false
+   * manifest, decryption, decompression and the driver's archive check); a failed verification
+   * fails the backup and removes the object and its manifest. @default false
    */
   verify?: boolean;
-  /** Keys to verify the contents of an encrypted backup with; without them only its checksum is checked. */
+  /**
+   * Keys to verify the contents of an encrypted backup with (a passphrase backup uses its own
+   * passphrase); without them only its size and checksum are checked.
+   */
   decryption?: DecryptionOptions;
   logger?: Logger;
   signal?: AbortSignal;
@@ -51,11 +56,19 @@ export interface BackupResult {
   key: string;
   size: number;
   durationMs: number;
+  /** The key of the manifest stored beside the backup (`<key>.manifest.json`). */
+  manifestKey: string;
+  /** The manifest as stored. */
+  manifest: Manifest;
+  /** What the verification found, with `verify`. */
+  verification?: VerifyResult;
 }
 
 /**
- * Dumps the database and stores it compressed. On any failure the error is thrown and no object
- * is left under the backup's name.
+ * Dumps the database and stores it compressed (and encrypted), then its manifest beside it. On
+ * any failure the error is thrown and neither the object nor a manifest is left under the
+ * backup's name: the manifest is written only after the object is complete, and when it cannot be
+ * written (or, with `verify`, the verification fails) the object is deleted again.
  */
 export async function backup(options: BackupOptions): Promise<BackupResult> {
   const { driver, storage, logger } = options;
@@ -79,6 +92,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const signal = controller.signal;
   try {
     return await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
+      const startedAt = new Date();
+      const inspect = { signal, logger, workDirectory };
+      const description = await askDriver(driver, "describe", () => driver.describe?.(inspect), signal, logger);
+      const contents = await askDriver(driver, "inventory", () => driver.inventory?.(inspect), signal, logger);
       const output = await driver.dump({ signal, logger, workDirectory });
       const packed = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
       const extension = isEncrypting(options.encryption) ? `${packed}.age` : packed;
@@ -93,12 +110,62 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         throw new HoardError("ALREADY_EXISTS", `${key} already exists in ${storage.url}; not overwriting a backup`);
       }
       logger?.event({ type: "backup-started", driver: driver.url, storage: storage.url, key, mode });
+      const checksum = checksumMeter();
       const stored = await (mode === "stream"
-        ? streamToStorage(output, key, storage, options, signal, controller)
-        : fileToStorage(output, key, storage, options, signal, workDirectory, controller));
+        ? streamToStorage(output, key, storage, options, signal, controller, checksum.meter)
+        : fileToStorage(output, key, storage, options, signal, workDirectory, controller, checksum.meter));
+      const { size, sha256 } = checksum.result();
+      // A store that reports no size (0) is taken at its word that the upload completed.
+      if (stored.size !== size && stored.size !== 0) {
+        await removeBackup(storage, [key], logger, "the store's size differs from what was sent");
+        throw new HoardError(
+          "STORAGE_FAILED",
+          `${key}: ${storage.url} reports ${stored.size} bytes stored, but ${size} were sent; the object was removed`,
+        );
+      }
+      const manifest: Manifest = {
+        format: "hoard-manifest",
+        formatVersion: manifestFormatVersion,
+        hoardVersion: hoardVersion(),
+        key,
+        database: { kind: driver.name, url: driver.url, ...description },
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        object: { size, sha256 },
+        compression: { format: "gzip", level },
+        ...(isEncrypting(options.encryption) && { encryption: describeEncryption(options.encryption) }),
+        ...(contents && { contents }),
+      };
+      const manifestName = await storeManifest(storage, key, manifest, logger);
+      let verification: VerifyResult | undefined;
+      if (options.verify) {
+        const passphrase = options.encryption?.passphrase;
+        const decryption = options.decryption ?? (passphrase === undefined ? undefined : { passphrase });
+        try {
+          verification = await verify({
+            storage,
+            key,
+            manifest,
+            driver,
+            decryption,
+            // Encrypted to public keys with no identity at hand: the stored bytes are checked, not the contents.
+            checksumOnly: isEncrypting(options.encryption) && decryption === undefined,
+            logger,
+            signal,
+            temporaryDirectory: workDirectory,
+          });
+        } catch (error) {
+          await removeBackup(storage, [key, manifestName], logger, "its verification failed");
+          throw new HoardError(
+            HoardError.isInstance(error) && error.code !== "INTERNAL" ? error.code : "CORRUPT_ARCHIVE",
+            `verification of the stored backup failed, so ${key} and its manifest were removed: ${describeError(error)}`,
+            { cause: error },
+          );
+        }
+      }
       const durationMs = Date.now() - started;
-      logger?.event({ type: "backup-finished", key, size: stored.size, durationMs });
-      return { key, size: stored.size, durationMs };
+      logger?.event({ type: "backup-finished", key, size, durationMs });
+      return { key, size, durationMs, manifestKey: manifestName, manifest, ...(verification && { verification }) };
     });
   } catch (error) {
     controller.abort();
@@ -106,6 +173,64 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw toHoardError(error, "INTERNAL", "backup failed");
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Asks the driver for what the manifest records (its versions, its inventory). Optional: a driver
+ * without the hook, or a failure other than an abort, leaves the field out with a warning; the
+ * dump itself then says whether the database can be reached.
+ */
+async function askDriver<T extends DumpDescription | Inventory>(
+  driver: Driver,
+  what: "describe" | "inventory",
+  ask: () => Promise<T> | undefined,
+  signal: AbortSignal,
+  logger: Logger | undefined,
+): Promise<T | undefined> {
+  try {
+    return await ask();
+  } catch (error) {
+    if (signal.aborted || isHoardError(error, "ABORTED")) throw error;
+    log(
+      logger,
+      "warn",
+      `${driver.name}: the manifest goes without ${what === "describe" ? "the server's and tool's versions" : "the contents"}: ${describeError(error)}`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Stores the manifest beside the complete backup. When that fails, the backup is deleted again:
+ * an object without a manifest would look like a backup of unknown origin, and one that was
+ * never described must not pass for a good one.
+ */
+async function storeManifest(storage: Storage, key: string, manifest: Manifest, logger: Logger | undefined): Promise<string> {
+  const name = manifestKey(key);
+  const body = serializeManifest(manifest);
+  try {
+    await storage.upload(name, Readable.from([body]), { contentLength: body.length });
+  } catch (error) {
+    await removeBackup(storage, [key], logger, "its manifest could not be stored");
+    throw toHoardError(error, "STORAGE_FAILED", `storing the manifest ${name} failed, so ${key} was removed`);
+  }
+  return name;
+}
+
+/** Deletes what a failed backup stored; a failure to delete is reported, not hidden. */
+async function removeBackup(storage: Storage, keys: string[], logger: Logger | undefined, why: string): Promise<void> {
+  for (const key of keys) {
+    log(logger, "warn", `removing ${key}: ${why}`);
+    try {
+      await storage.delete(key);
+    } catch (error) {
+      log(
+        logger,
+        "warn",
+        `could not remove ${key} from ${storage.url} (${describeError(error)}): delete it by hand, it is not a good backup`,
+      );
+    }
   }
 }
 
@@ -130,11 +255,12 @@ async function streamToStorage(
   options: BackupOptions,
   signal: AbortSignal,
   controller: AbortController,
+  checksum: NodeJS.ReadWriteStream,
 ): Promise<StorageObject> {
   const body = new PassThrough({ highWaterMark: 1024 * 1024 });
   const dumped = progressMeter(options.logger, "dump");
   const produce = pipeline(
-    [dumpSource(output), dumped.meter, createGzip({ level: options.compressionLevel ?? 6 }), ...encryptionStage(options), body],
+    [dumpSource(output), dumped.meter, createGzip({ level: options.compressionLevel ?? 6 }), ...encryptionStage(options), checksum, body],
     {
       signal,
     },
@@ -151,6 +277,7 @@ async function fileToStorage(
   signal: AbortSignal,
   workDirectory: string,
   controller: AbortController,
+  checksum: NodeJS.ReadWriteStream,
 ): Promise<StorageObject> {
   const file = join(workDirectory, key.replaceAll("/", "_"));
   const dumped = progressMeter(options.logger, "dump");
@@ -161,6 +288,7 @@ async function fileToStorage(
         dumped.meter,
         createGzip({ level: options.compressionLevel ?? 6 }),
         ...encryptionStage(options),
+        checksum,
         createWriteStream(file, { mode: 0o600 }),
       ],
       { signal },

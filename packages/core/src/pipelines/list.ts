@@ -1,4 +1,6 @@
+import { describeError, isHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
+import { type Manifest, manifestKey, readManifest } from "../manifest.js";
 import { type BackupEntry, parseBackupKey, validatePrefix } from "../naming.js";
 import { futureBackups, isFutureDated } from "../retention.js";
 import type { Storage } from "../storage.js";
@@ -70,4 +72,41 @@ export async function latestBackup(storage: Storage, prefix: string, options: La
     );
   }
   return backups.find((backup) => !isFutureDated(backup, now));
+}
+
+/** What `listBackupsWithManifests` found about a backup's manifest. */
+export type ManifestState =
+  | { state: "present"; manifest: Manifest }
+  /** No `<key>.manifest.json`: a backup from before manifests, from another tool, or one whose backup did not finish. */
+  | { state: "missing" }
+  /** There is one, but it cannot be read as a hoard manifest. */
+  | { state: "unreadable"; reason: string };
+
+export type BackupWithManifest = BackupEntry & { manifest: ManifestState };
+
+/** How many manifests are read at once. */
+const manifestReads = 8;
+
+/**
+ * {@link listBackups}, and each backup's manifest read (a few at a time): whether it has one,
+ * and the size and SHA-256 it records. One extra request per backup that has a manifest.
+ */
+export async function listBackupsWithManifests(storage: Storage, options: ListOptions = {}): Promise<BackupWithManifest[]> {
+  const backups = await listBackups(storage, options);
+  const described: BackupWithManifest[] = backups.map((backup) => ({ ...backup, manifest: { state: "missing" } }));
+  const pending = described.filter((backup) => backup.companions?.includes(manifestKey(backup.key)));
+  const worker = async () => {
+    for (let backup = pending.shift(); backup; backup = pending.shift()) {
+      try {
+        const manifest = await readManifest(storage, backup.key, { signal: options.signal });
+        backup.manifest = manifest ? { state: "present", manifest } : { state: "missing" };
+      } catch (error) {
+        if (options.signal?.aborted || isHoardError(error, "ABORTED")) throw error;
+        if (!isHoardError(error, "CORRUPT_ARCHIVE") && !isHoardError(error, "UNSUPPORTED_FORMAT")) throw error;
+        backup.manifest = { state: "unreadable", reason: describeError(error) };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: manifestReads }, worker));
+  return described;
 }
