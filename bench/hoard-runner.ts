@@ -38,6 +38,8 @@ export interface HoardRunOptions {
   extraArguments?: string[];
   /** TMPDIR for hoard, where file mode writes its temporary file. @default this process's */
   temporaryDirectory?: string;
+  /** age recipients (`age1...`) to encrypt the backup to; none: not encrypted. */
+  encryptTo?: string[];
 }
 
 /** What one measured hoard backup took. */
@@ -113,10 +115,16 @@ function refuseExtraArguments(run: HoardRunOptions): string[] {
   return [];
 }
 
-/** `--compression-level N`, understood by both the CLI and the library runner, when a level is set. */
-/** The mode, prefix and compression level, as both runners take them. */
+/** The mode, prefix, compression level and recipients, as both runners take them. */
 function modeArguments(run: HoardRunOptions): string[] {
-  return ["--mode", run.mode, "--prefix", run.prefix, ...compressionArguments(run)];
+  return [
+    "--mode",
+    run.mode,
+    "--prefix",
+    run.prefix,
+    ...compressionArguments(run),
+    ...(run.encryptTo ?? []).flatMap((recipient) => ["--encrypt-to", recipient]),
+  ];
 }
 
 function compressionArguments(run: HoardRunOptions): string[] {

@@ -5,7 +5,8 @@
  * adds to the memory being measured.
  *
  *   library-backup --repository-root DIR --database-url URL --storage-url URL --mode stream|file
- *                  --prefix P [--compression-level N] [--storage-arg=--s3-endpoint=http://...]...
+ *                  --prefix P [--compression-level N] [--encrypt-to age1...]...
+ *                  [--storage-arg=--s3-endpoint=http://...]...
  *
  * Prints the result, `{"key","size","durationMs"}`, as JSON on stdout; exits 1 with a message on
  * stderr when the backup fails.
@@ -27,6 +28,8 @@ interface LibraryBackupOptions {
   prefix: string;
   /** gzip level; hoard's default (6) when undefined. */
   compressionLevel: number | undefined;
+  /** age recipients; none: not encrypted. */
+  encryptTo: string[];
   storageArguments: string[];
 }
 
@@ -40,6 +43,7 @@ function parseOptions(argv: string[]): LibraryBackupOptions {
       mode: { type: "string", default: "stream" },
       prefix: { type: "string", default: "bench" },
       "compression-level": { type: "string" },
+      "encrypt-to": { type: "string", multiple: true, default: [] },
       "storage-arg": { type: "string", multiple: true, default: [] },
     },
     strict: true,
@@ -57,6 +61,7 @@ function parseOptions(argv: string[]): LibraryBackupOptions {
     mode: values.mode,
     prefix: values.prefix,
     compressionLevel: values["compression-level"] === undefined ? undefined : Number(values["compression-level"]),
+    encryptTo: values["encrypt-to"],
     storageArguments: values["storage-arg"],
   };
 }
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
     mode: options.mode,
     prefix: options.prefix,
     compressionLevel: options.compressionLevel,
+    encryption: options.encryptTo.length > 0 ? { recipients: options.encryptTo } : undefined,
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

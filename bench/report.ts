@@ -72,6 +72,9 @@ export function streamPeakLimitMegabytes(storageName: string): number {
   return storageName === "local" ? 150 : 200;
 }
 export const wallTimeLimitFactor = 1.2;
+/** Encrypted stream backups (issue 9): wall time within 1.15x of the unencrypted stream backup, peak RSS within 10 MiB of it. */
+export const encryptedWallFactor = 1.15;
+export const encryptedPeakToleranceMegabytes = 10;
 
 const kilobytesPerMegabyte = 1024;
 const bytesPerMegabyte = 1024 * 1024;
@@ -149,7 +152,32 @@ export function checkTargets(sizeMegabytes: number, variants: readonly VariantRe
     const reason = baseline === undefined ? "no plain pipeline ran (see --variants)" : "every hoard stream run failed";
     checks.push({ description: `${at}: hoard stream wall time not compared: ${reason}`, status: baseline === undefined ? "skip" : "fail" });
   }
+  const encrypted = variants.find((variant) => variant.id === "hoard-stream-age");
+  if (encrypted !== undefined) checks.push(...encryptionChecks(at, stream, encrypted));
   return checks;
+}
+
+/** The encrypted stream backup against the unencrypted one: wall time and peak RSS. */
+function encryptionChecks(at: string, stream: VariantResult, encrypted: VariantResult): TargetCheck[] {
+  const plainWall = stream.summary.wallSeconds;
+  const wall = encrypted.summary.wallSeconds;
+  const plainPeak = stream.summary.nodePeakKilobytes;
+  const peak = encrypted.summary.nodePeakKilobytes;
+  if (plainWall === undefined || wall === undefined || plainPeak === undefined || peak === undefined) {
+    return [{ description: `${at}: encrypted stream backup not compared: every run of one of them failed`, status: "fail" }];
+  }
+  const limit = plainWall * encryptedWallFactor;
+  const difference = (peak - plainPeak) / kilobytesPerMegabyte;
+  return [
+    {
+      description: `${at}: hoard stream age-encrypted wall ${wall.toFixed(2)} s <= ${encryptedWallFactor} x ${plainWall.toFixed(2)} s (unencrypted) = ${limit.toFixed(2)} s (ratio ${(wall / plainWall).toFixed(2)})`,
+      status: statusOf(wall <= limit),
+    },
+    {
+      description: `${at}: hoard stream age-encrypted peak RSS ${formatKilobytes(peak)} MiB within ${encryptedPeakToleranceMegabytes} MiB of unencrypted ${formatKilobytes(plainPeak)} MiB (difference ${difference >= 0 ? "+" : ""}${difference.toFixed(1)} MiB)`,
+      status: statusOf(Math.abs(difference) <= encryptedPeakToleranceMegabytes),
+    },
+  ];
 }
 
 function formatMegabytes(megabytes: number | undefined): string {

@@ -13,8 +13,9 @@
  *   --fresh                   rebuild the databases
  *   --runner auto|cli|library hoard's CLI (apps/cli/dist/cli.js) or bench/library-backup.ts; auto
  *                             (default) takes the CLI when it is built
- *   --variants a,b            only these variant ids (default all: hoard-stream, hoard-file,
- *                             pg-dump-custom, pg-dump-gzip, pg-dump-raw-gzip)
+ *   --variants a,b            only these variant ids (default all: hoard-stream, hoard-stream-age,
+ *                             hoard-file, pg-dump-custom, pg-dump-gzip, pg-dump-raw-gzip);
+ *                             hoard-stream-age encrypts to a key made by age-keygen for the run
  *   --compression-level N     hoard's gzip level (default: hoard's, 6)
  *   --plain-compression-level N  the plain pipelines' level, pg_dump -Z N and gzip -N (default 6,
  *                             both tools' own default, which is what the wall-time target compares with)
@@ -35,6 +36,7 @@
  * /proc/<pid>/status every 20 ms (see bench/process-memory.ts). Results: a markdown table on
  * stdout, everything in bench/.data/results-<timestamp>.json.
  */
+import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -92,6 +94,8 @@ interface RunContext {
   hoardArguments: string[];
   /** Unique among all runs, e.g. `bench-300mb-r2`. */
   runName: string;
+  /** The age recipient the encrypted variant encrypts to (age-keygen's, made once per benchmark). */
+  recipient: () => Promise<string>;
 }
 
 /** One thing to measure. */
@@ -158,15 +162,18 @@ function parseLevel(text: string | undefined, name: string, lowest: number): num
   return level;
 }
 
-function hoardVariant(mode: "stream" | "file"): Variant {
+function hoardVariant(mode: "stream" | "file", encrypted = false): Variant {
+  const suffix = encrypted ? "-age" : "";
   return {
-    id: `hoard-${mode}`,
-    label: `hoard ${mode}`,
+    id: `hoard-${mode}${suffix}`,
+    label: `hoard ${mode}${encrypted ? ", age-encrypted" : ""}`,
     kind: "hoard",
     baseline: false,
     async run(context) {
-      const prefix = `${context.runName}-${mode}`;
+      // Not `<run>-stream-age`: the unencrypted run's `<run>-stream-*` would match it.
+      const prefix = `${context.runName}${suffix}-${mode}`;
       const measured = await runHoardBackup(context.runner, {
+        encryptTo: encrypted ? [await context.recipient()] : undefined,
         databaseUrl: context.databaseUrl,
         target: context.target,
         mode,
@@ -218,6 +225,7 @@ function plainVariant(
 /** Every variant, in the order of the table. */
 const allVariants: Variant[] = [
   hoardVariant("stream"),
+  hoardVariant("stream", true),
   hoardVariant("file"),
   plainVariant("pg-dump-custom", "pg_dump -Fc > file", true, customFormatDump),
   plainVariant("pg-dump-gzip", "pg_dump | gzip > file", true, plainSqlGzip),
@@ -309,6 +317,27 @@ async function measureSize(
   };
 }
 
+/**
+ * A recipient for the encrypted variant, from `age-keygen` (the identity is thrown away: the
+ * benchmark never decrypts). Made on first use, so a run without that variant needs no age.
+ */
+function benchmarkRecipient(): () => Promise<string> {
+  let made: Promise<string> | undefined;
+  return () => {
+    made ??= new Promise<string>((resolvePromise, reject) => {
+      execFile("age-keygen", (error, stdout) => {
+        const recipient = /^# public key: (age1\S+)$/m.exec(stdout)?.[1];
+        if (error || recipient === undefined)
+          reject(
+            new Error(`age-keygen (Debian package age) is needed for hoard-stream-age: ${error?.message ?? "no public key in its output"}`),
+          );
+        else resolvePromise(recipient);
+      });
+    });
+    return made;
+  };
+}
+
 function describeRunner(runner: HoardRunner): string {
   return runner.kind === "cli"
     ? `hoard runner: CLI (${runner.script})`
@@ -355,6 +384,7 @@ async function main(): Promise<void> {
   try {
     const machine = await machineInfo(outputDirectory, server.clientEnvironment());
     const shared = {
+      recipient: benchmarkRecipient(),
       runner,
       target,
       tools,

@@ -88,7 +88,8 @@ async function createLocalTarget(temporaryParent: string): Promise<StorageTarget
     url: pathToFileURL(directory).href,
     extraArguments: [],
     async storedSize(prefix) {
-      const stored = (await readdir(directory)).filter((name) => name.startsWith(`${prefix}-`));
+      // A backup's manifest (`<name>.manifest.json`) sits beside it: only the backup counts.
+      const stored = (await readdir(directory)).filter((name) => name.startsWith(`${prefix}-`) && !name.endsWith(".manifest.json"));
       if (stored.length !== 1) throw new Error(`expected one backup named ${prefix}-* in ${directory}, found ${stored.length}`);
       return (await stat(join(directory, stored[0] as string))).size;
     },
