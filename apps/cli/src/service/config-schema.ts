@@ -44,6 +44,11 @@ function passes(check: (value: string) => unknown): (value: string) => boolean {
   };
 }
 
+/** A whole-object rule is checked only when its fields are valid, so that one mistake gives one message. */
+function onlyWhenValid(payload: { issues: readonly unknown[] }): boolean {
+  return payload.issues.length === 0;
+}
+
 function isTimeZone(name: string): boolean {
   try {
     new Intl.DateTimeFormat("en", { timeZone: name });
@@ -93,8 +98,7 @@ export function secretSettingNames(): Set<string> {
   );
 }
 
-const keep = (what: string) =>
-  z.int().min(0).optional().describe(`keep the newest backup of each of the last N ${what} that have one`);
+const keep = (what: string) => z.int().min(0).optional().describe(`keep the newest backup of each of the last N ${what} that have one`);
 
 const retentionSchema = z
   .strictObject({
@@ -113,8 +117,12 @@ const retentionSchema = z
     (policy) =>
       ["keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly"].some(
         (rule) => ((policy[rule as keyof typeof policy] as number | undefined) ?? 0) > 0,
-      ) || (policy.olderThan !== undefined && isDuration(policy.olderThan) && parseDuration(policy.olderThan) > 0),
-    { message: "give at least one rule: keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly or olderThan" },
+      ) ||
+      (policy.olderThan !== undefined && isDuration(policy.olderThan) && parseDuration(policy.olderThan) > 0),
+    {
+      message: "give at least one rule: keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly or olderThan",
+      when: onlyWhenValid,
+    },
   )
   .describe(
     "prune after each successful backup of the job (restic's forget rules, as hoard prune); the newest backup is never deleted (keepMin)",
@@ -147,8 +155,8 @@ const encryptionSchema = z
       .optional(),
     passphrase: z.string().min(1).optional().describe(`a passphrase (${secretHint})`),
   })
-  .refine((value) => !(value.recipients && value.passphrase), { message: "give recipients or a passphrase, not both" })
-  .refine((value) => value.recipients || value.passphrase, { message: "give recipients or a passphrase" })
+  .refine((value) => !(value.recipients && value.passphrase), { message: "give recipients or a passphrase, not both", when: onlyWhenValid })
+  .refine((value) => value.recipients || value.passphrase, { message: "give recipients or a passphrase", when: onlyWhenValid })
   .describe("encrypt backups in the age format");
 
 /** The fields of one job; all optional here, the required ones are checked after the defaults are applied. */
@@ -202,7 +210,7 @@ export function configSchema() {
         .refine((jobs) => Object.keys(jobs).length > 0, { message: "name at least one job" })
         .describe("the jobs, by name"),
     })
-    .describe("hoard run's configuration (https://github.com/hoard/hoard/blob/main/docs/unattended.md)");
+    .describe("hoard run's configuration: jobs, their schedules, retention, alerts (docs/unattended.md)");
 }
 
 export type JobFields = z.infer<ReturnType<typeof jobSchema>>;

@@ -271,12 +271,13 @@ export async function loadConfig(file: string): Promise<ServiceConfig> {
   } catch (error) {
     throw new HoardError("INVALID_ARGUMENT", `cannot read the config file ${file}: ${describeError(error).replace(/^[A-Z]+: /, "")}`);
   }
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { uniqueKeys: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
       document.errors.map((error) => {
         const position = error.linePos?.[0];
-        return `${file}${position ? `:${position.line}:${position.col}` : ""}: ${error.message.split("\n")[0]}`;
+        const message = (error.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+        return `${file}${position ? `:${position.line}:${position.col}` : ""}: ${message}`;
       }),
     );
   }
