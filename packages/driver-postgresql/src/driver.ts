@@ -1,5 +1,17 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { type Driver, type DumpContext, HoardError, type Logger, type RestoreContext, type RestoreInput } from "@hoard/core";
+import { pipeline } from "node:stream/promises";
+import {
+  type ArchiveCheck,
+  type Driver,
+  type DumpContext,
+  HoardError,
+  type InspectContext,
+  type Logger,
+  type RestoreContext,
+  type RestoreInput,
+} from "@hoard/core";
 import {
   checkDumpOutput,
   type DriverSettingsBag,
@@ -11,6 +23,7 @@ import {
   requireExecutable,
   runTool,
   runToolWithInput,
+  startTool,
   type ToolOptions,
   targetNotEmpty,
   targetNotEmptyError,
@@ -18,6 +31,15 @@ import {
 } from "@hoard/core/plugin";
 import { connectTimeoutSeconds, parsePostgresUrl, toolEnvironment } from "./connection.js";
 import { clusterRestoreFailure, connectTimeoutFailure, explainPostgresFailure, type RestorePhase, restoreFailure } from "./errors.js";
+import {
+  inventoryQuery,
+  parseInventory,
+  quoteIdentifier,
+  quoteLiteral,
+  scriptScanner,
+  serverVersionQuery,
+  toolVersion,
+} from "./inspect.js";
 import { optionsFromSettings, type PostgresDriverOptions } from "./options.js";
 import { otherDatabasesQuery, parseFound, userObjectsQuery } from "./target.js";
 
@@ -79,8 +101,8 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
   const unreachable = (error: unknown) => connectTimeoutFailure(error, connection.address, timeoutSeconds);
   const dbname = `--dbname=${connection.connectionString}`;
 
-  /** Runs a query with psql (connect timeout included) and returns its records. */
-  const query = async (sql: string, env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger) => {
+  /** Runs a query with psql (connect timeout included) and returns its records; `database` is `--dbname=` of another database of the server. */
+  const query = async (sql: string, env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger, database = dbname) => {
     const args = [
       "--no-password",
       "--no-psqlrc",
@@ -90,7 +112,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       "--field-separator=\x1f\x1d",
       "--record-separator=\x1e",
       "--set=ON_ERROR_STOP=1",
-      dbname,
+      database,
       "--command",
       sql,
     ];
@@ -112,10 +134,93 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     }
   };
 
+  /** Runs `work` with the tools' environment (the password, a service file) for one call, removed afterwards. */
+  const withEnvironment = async <T>(workDirectory: string, work: (env: Record<string, string | undefined>) => Promise<T>): Promise<T> => {
+    const environment = await toolEnvironment(connection, timeoutSeconds, workDirectory);
+    try {
+      return await work(environment.env);
+    } finally {
+      await environment.remove();
+    }
+  };
+
+  /** `--dbname=` of the server's maintenance database, where a scratch database is created and dropped. */
+  const maintenance = (() => {
+    const url = new URL(connection.connectionString);
+    url.pathname = "/postgres";
+    return `--dbname=${url.toString()}`;
+  })();
+
   return {
     name: "postgresql",
     url: redactUrl(options.url),
     extension: "dump",
+    // Custom, tar, directory and plain SQL restores run in one transaction; a cluster script is read to its end before psql runs it.
+    atomicRestore: true,
+
+    async describe({ signal, logger, workDirectory }: InspectContext) {
+      const version = await withEnvironment(workDirectory, (env) => query(serverVersionQuery, env, signal, logger));
+      const dumpTool = await tool("pg_dump");
+      const tooled = await runTool(dumpTool, toolOptions("pg_dump", ["--version"], {}, signal, logger));
+      return {
+        server: { product: "PostgreSQL", version: toolVersion(version.replace(/\x1e/g, "")) },
+        tool: { name: "pg_dump", version: toolVersion(tooled) },
+      };
+    },
+
+    async inventory({ signal, logger, workDirectory, exactCounts }: InspectContext) {
+      const exact = exactCounts === true;
+      const output = await withEnvironment(workDirectory, (env) => query(inventoryQuery(exact), env, signal, logger));
+      return parseInventory(output, exact);
+    },
+
+    async checkArchive(input: RestoreInput, { signal, logger }: InspectContext): Promise<ArchiveCheck> {
+      const scanner = scriptScanner();
+      if (input.kind === "directory") {
+        await runScript(
+          await tool("pg_restore"),
+          toolOptions("pg_restore", ["--format=directory", "--file=-", input.path], {}, signal, logger),
+          undefined,
+          scanner.sink,
+        );
+        return withFormat("directory format", scanner.result());
+      }
+      const peeked = await peekStream(input.stream, 512);
+      if (peeked.head.length === 0) throw new HoardError("CORRUPT_ARCHIVE", "postgresql: the archive is empty");
+      const format = detectDumpFormat(peeked.head);
+      if (format === "custom" || format === "tar") {
+        // pg_restore turns the whole archive into the script it would run: every entry and every block of data is read.
+        await runScript(await tool("pg_restore"), toolOptions("pg_restore", ["--file=-"], {}, signal, logger), peeked.stream, scanner.sink);
+      } else {
+        await pipeline(peeked.stream, scanner.sink, { signal });
+      }
+      return withFormat(
+        format === "custom" ? "custom format" : format === "tar" ? "tar format" : format === "sql" ? "plain SQL" : "cluster SQL",
+        scanner.result(),
+      );
+    },
+
+    async prepareScratch({ signal, logger, workDirectory }: InspectContext) {
+      const database = connection.database;
+      const exists = await withEnvironment(workDirectory, (env) =>
+        query(`SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(database)}`, env, signal, logger, maintenance),
+      );
+      if (exists.replace(/[\x1e\s]/g, "") === "1") {
+        await withEnvironment(workDirectory, (env) => checkEmpty(false, env, signal, logger));
+        return { created: false, release: async () => {} };
+      }
+      await withEnvironment(workDirectory, (env) =>
+        query(`CREATE DATABASE ${quoteIdentifier(database)}`, env, signal, logger, maintenance),
+      );
+      return {
+        created: true,
+        // Without the drill's signal: an interrupted drill still drops what it created.
+        release: () =>
+          withEnvironment(workDirectory, (env) =>
+            query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)}`, env, undefined, logger, maintenance),
+          ).then(() => undefined),
+      };
+    },
 
     async dump({ signal, logger, workDirectory }: DumpContext) {
       const environment = await toolEnvironment(connection, timeoutSeconds, workDirectory);
@@ -172,6 +277,9 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
           phase = "transaction";
           await runToolWithInput(await tool("psql"), toolOptions("psql", args, env, signal, logger), stream);
         } else {
+          // A cluster script cannot run in one transaction: read it to its end first, so a damaged or
+          // truncated input fails before psql runs any of it.
+          stream = await spooled(stream, workDirectory, signal);
           phase = "cluster";
           await restoreCluster(
             await tool("psql"),
@@ -187,6 +295,55 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       }
     },
   };
+}
+
+/** The stream written to a private file in `directory`, and read back from it. */
+async function spooled(stream: Readable, directory: string, signal: AbortSignal | undefined): Promise<Readable> {
+  const file = join(directory, "postgresql-cluster.sql");
+  await pipeline(stream, createWriteStream(file, { mode: 0o600, flags: "wx" }), { signal });
+  return createReadStream(file);
+}
+
+function withFormat(format: string, check: ArchiveCheck): ArchiveCheck {
+  return { ...check, summary: `${format}, ${check.summary}` };
+}
+
+/**
+ * Runs pg_restore with `input` (or none, for a directory) on stdin and its script on stdout into
+ * `sink`; waits for all three. A failing input kills the tool, and fails the check.
+ */
+async function runScript(
+  executable: string,
+  options: ToolOptions,
+  input: Readable | undefined,
+  sink: NodeJS.WritableStream,
+): Promise<void> {
+  const tool = startTool(executable, options, input ? "pipe" : "ignore");
+  const stdout = tool.child.stdout;
+  if (!stdout) throw new HoardError("INTERNAL", "pg_restore: no stdout");
+  const scanned = pipeline(stdout, sink);
+  scanned.catch(() => tool.kill());
+  let fed: Promise<void> = Promise.resolve();
+  if (input && tool.child.stdin) {
+    const stdin = tool.child.stdin;
+    stdin.on("error", () => {});
+    fed = pipeline(input, stdin).catch((error: unknown) => {
+      tool.kill();
+      throw error;
+    });
+    fed.catch(() => {});
+  }
+  try {
+    await Promise.all([fed, tool.exited, scanned]);
+  } catch (error) {
+    input?.destroy();
+    // The input's failure (a damaged download or decompression) is why the tool died.
+    const inputError = await fed.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    throw inputError ?? error;
+  }
 }
 
 /**
