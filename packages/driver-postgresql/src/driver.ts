@@ -163,7 +163,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       const dumpTool = await tool("pg_dump");
       const tooled = await runTool(dumpTool, toolOptions("pg_dump", ["--version"], {}, signal, logger));
       return {
-        server: { product: "PostgreSQL", version: toolVersion(version.replace(/\x1e/g, "")) },
+        server: { product: "PostgreSQL", version: toolVersion(version.replaceAll("\x1e", "")) },
         tool: { name: "pg_dump", version: toolVersion(tooled) },
       };
     },
@@ -205,7 +205,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       const exists = await withEnvironment(workDirectory, (env) =>
         query(`SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(database)}`, env, signal, logger, maintenance),
       );
-      if (exists.replace(/[\x1e\s]/g, "") === "1") {
+      if (exists.replaceAll("\x1e", "").trim() === "1") {
         await withEnvironment(workDirectory, (env) => checkEmpty(false, env, signal, logger));
         return { created: false, release: async () => {} };
       }
