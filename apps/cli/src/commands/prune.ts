@@ -1,6 +1,6 @@
 import { describeRetentionRule, type HoardEvent, prune, type RetentionPolicy } from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { durationOption, integerOption } from "../arguments.js";
+import { durationOption, integerOption, UsageError } from "../arguments.js";
 import { createLogger, type GlobalArguments, openCliStorage, type StorageArguments, withStorageOptions } from "../context.js";
 import { withEnvironment } from "../environment.js";
 import { watchInterrupts } from "../interrupt.js";
@@ -17,6 +17,10 @@ interface PruneArguments extends GlobalArguments, StorageArguments {
   keepYearly?: number;
   /** Milliseconds. */
   olderThan?: number;
+  /** Milliseconds; the same rule as `olderThan`, under restic's name. */
+  keepWithin?: number;
+  keepMin?: number;
+  allowDeleteAll: boolean;
   dryRun: boolean;
   json: boolean;
 }
@@ -31,10 +35,13 @@ const keepOptions = {
 };
 const keepParsers = Object.fromEntries(Object.keys(keepOptions).map((flag) => [flag, integerOption(flag, 1)]));
 const parseOlderThan = durationOption("older-than");
+const parseKeepWithin = durationOption("keep-within");
+const parseKeepMin = integerOption("keep-min", 1);
 
 export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
   command: "prune <storage-url>",
-  describe: "Delete old backups by a retention policy (restic's forget rules, UTC)",
+  describe:
+    "Delete old backups by a retention policy: restic's forget rules in UTC (a rule with counts left also keeps the oldest backup); never the newest backup",
   builder: (yargs) => {
     let built = withStorageOptions(yargs as Argv<GlobalArguments>)
       .positional("storage-url", { type: "string", demandOption: true })
@@ -47,15 +54,35 @@ export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
         .option("older-than", {
           type: "string",
           coerce: parseOlderThan,
-          describe: "only delete backups older than this, e.g. 30d, 12h, 2w",
+          describe:
+            "only delete backups at least this much older than the NEWEST backup of the prefix (restic's --keep-within: measured from the newest backup, not from now), e.g. 30d, 12h, 2w",
+        })
+        .option("keep-within", { type: "string", coerce: parseKeepWithin, describe: "the same as --older-than, under restic's name" })
+        .option("keep-min", {
+          type: "string",
+          coerce: parseKeepMin,
+          describe: "never delete the N newest backups, whatever the policy says [default: 1, the newest is always kept]",
+        })
+        .option("allow-delete-all", {
+          type: "boolean",
+          default: false,
+          describe:
+            "lift the floor: let the policy delete the newest backup too; with no --keep-*/--older-than, delete every backup of the prefix",
         })
         .option("dry-run", { type: "boolean", default: false, describe: "print the plan, delete nothing" })
         .option("json", { type: "boolean", default: false, describe: "print the plan as JSON" })
         .example("$0 prune s3://backups/shop --keep-daily 7 --keep-weekly 4 --keep-monthly 12", "a classic rotation")
-        .example("$0 prune ./backups --older-than 30d --dry-run", "what would go"),
+        .example(
+          "$0 prune ./backups --older-than 30d --keep-min 3 --dry-run",
+          "what would go: backups more than 30 days older than the newest, keeping at least 3",
+        )
+        .example("$0 prune ./backups --prefix retired-db --allow-delete-all --dry-run", "what retiring a prefix would delete"),
     ) as unknown as Argv<PruneArguments>;
   },
   async handler(args: ArgumentsCamelCase<PruneArguments>) {
+    if (args.olderThan !== undefined && args.keepWithin !== undefined) {
+      throw new UsageError("--older-than and --keep-within are the same rule: give one of them");
+    }
     const logger = createLogger(args);
     const policy: RetentionPolicy = {
       keepLast: args.keepLast,
@@ -64,7 +91,9 @@ export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
       keepWeekly: args.keepWeekly,
       keepMonthly: args.keepMonthly,
       keepYearly: args.keepYearly,
-      olderThanMs: args.olderThan,
+      olderThanMs: args.olderThan ?? args.keepWithin,
+      keepMin: args.keepMin,
+      allowDeleteAll: args.allowDeleteAll,
     };
     let deleted = 0;
     const counting = {
