@@ -1,12 +1,17 @@
 import { pipeline, type Readable } from "node:stream";
 import {
+  type ArchiveCheck,
   type Driver,
   type DumpContext,
+  type DumpDescription,
   type DumpOutput,
   HoardError,
+  type InspectContext,
+  type Inventory,
   type Logger,
   type RestoreContext,
   type RestoreInput,
+  type ScratchDatabase,
 } from "@hoard/core";
 import { connectTimeoutMsOf, findExecutable, locateTool, log } from "@hoard/core/plugin";
 import { MongoClient } from "mongodb";
@@ -19,6 +24,7 @@ import { ensureEmptyTargets } from "./client.js";
 import { decompressByContent } from "./compression.js";
 import { invalidMongoUrl, parseMongoUrl, redactMongoUrl, scrubSecrets } from "./connection-string.js";
 import { choosesNamespaces, createPlannedIndexes, ferretdbIndexIssue, planIndexes, rejectedIndexNamespace } from "./ferretdb.js";
+import { checkArchiveStream, databaseInventory, describeDump, prepareScratchDatabase } from "./inspect.js";
 import { type MongoDriverOptions, type MongoDriverSettings, type MongoEngine, optionsFromSettings } from "./options.js";
 import { mongoEngines } from "./settings.js";
 import { expectCollections, toolDump, toolRestore } from "./tools.js";
@@ -59,7 +65,11 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
   const connectTimeoutMs = connectTimeoutMsOf("mongodb", options.connectTimeoutMs);
 
   /** The executable to use, or undefined for the built-in engine. */
-  const chooseTool = async (tool: "mongodump" | "mongorestore", logger: Logger | undefined): Promise<string | undefined> => {
+  const chooseTool = async (
+    tool: "mongodump" | "mongorestore",
+    logger: Logger | undefined,
+    level: "info" | "debug" = "info",
+  ): Promise<string | undefined> => {
     if (engine === "builtin") return undefined;
     const option = tool === "mongodump" ? "mongodumpPath" : "mongorestorePath";
     const configured = options[option];
@@ -70,14 +80,38 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
     }
     const executable = configured ?? tool;
     const found = await findExecutable([executable]);
-    log(logger, "info", found ? `mongodb: using ${found}` : `mongodb: ${executable} not found on PATH; using the built-in engine`);
+    log(logger, level, found ? `mongodb: using ${found}` : `mongodb: ${executable} not found on PATH; using the built-in engine`);
     return found;
   };
+
+  const connection = { url: options.url, connectTimeoutMs, clientOptions: options.clientOptions };
 
   return {
     name: DRIVER_NAME,
     url: redactMongoUrl(options.url),
     extension: "archive",
+
+    async describe(inspect: InspectContext): Promise<DumpDescription> {
+      const logger = inspect.logger ?? options.logger;
+      // The same choice dump makes next (logged at info there).
+      const executable = await chooseTool("mongodump", logger, "debug");
+      return describeDump({ ...connection, executable, logger });
+    },
+
+    inventory(inspect: InspectContext): Promise<Inventory> {
+      return databaseInventory({ ...connection, exact: inspect.exactCounts ?? false });
+    },
+
+    async checkArchive(input: RestoreInput, _inspect: InspectContext): Promise<ArchiveCheck> {
+      if (input.kind !== "stream") {
+        throw new HoardError("UNSUPPORTED_FORMAT", "mongodb: checks a mongodump archive (a single file), not a directory");
+      }
+      return checkArchiveStream(input.stream, input.path ?? "the archive");
+    },
+
+    prepareScratch(_inspect: InspectContext): Promise<ScratchDatabase> {
+      return prepareScratchDatabase(connection);
+    },
 
     async dump(dump: DumpContext): Promise<DumpOutput> {
       const logger = dump.logger ?? options.logger;
@@ -147,7 +181,6 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
           // mongorestore gets the archive only as hoard's reader checks it, and never its end when it is damaged.
           const guard = guardArchive({ name });
           const checked = pipeline(stream, guard.stream, () => {});
-          const connection = { url: options.url, connectTimeoutMs, clientOptions: options.clientOptions };
           try {
             await toolRestore(checked, {
               executable,
