@@ -7,7 +7,7 @@ import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, posix, relative } from "node:path";
+import { basename, join, posix, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -131,25 +131,22 @@ function describeResult(result: CliResult): string {
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), "hoard-packaging-"));
-  for (const { directory, manifest } of await publishablePackages()) {
-    const destination = join(scratch, "tarballs", directory.replace("/", "-"));
-    await mkdir(destination, { recursive: true });
-    await run("pnpm", ["pack", "--pack-destination", destination], { cwd: join(workspace, directory), env: plainEnvironment() });
-    const [tarball, ...more] = await readdir(destination);
-    expect(more, `pnpm pack of ${directory} made one tarball`).toEqual([]);
-    const unpacked = join(scratch, "unpacked", directory.replace("/", "-"));
+  const destination = join(scratch, "tarballs");
+  // The same script packs the tarballs the Dockerfile installs.
+  const { stdout } = await run("bash", [join(workspace, "scripts", "pack-packages.sh"), destination], { env: plainEnvironment() });
+  const tarballs = stdout.trim().split("\n");
+  const directories = new Map((await publishablePackages()).map(({ directory, manifest }) => [manifest.name, directory]));
+  for (const tarball of tarballs) {
+    const unpacked = join(scratch, "unpacked", basename(tarball, ".tgz"));
     await mkdir(unpacked, { recursive: true });
-    await run("tar", ["-xzf", join(destination, tarball as string), "-C", unpacked]);
+    await run("tar", ["-xzf", tarball, "-C", unpacked]);
     const root = join(unpacked, "package");
-    const packedManifest = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as PackageJson;
-    packed.set(manifest.name, {
-      directory,
-      tarball: join(destination, tarball as string),
-      files: await filesUnder(root),
-      unpacked: root,
-      manifest: packedManifest,
-    });
+    const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as PackageJson;
+    const directory = directories.get(manifest.name);
+    expect(directory, `${tarball} is a public package of the workspace`).toBeDefined();
+    packed.set(manifest.name, { directory: directory as string, tarball, files: await filesUnder(root), unpacked: root, manifest });
   }
+  expect(packed.size, "one tarball per public package").toBe(tarballs.length);
 }, 120_000);
 
 afterAll(async () => {
@@ -305,6 +302,40 @@ describe("@hoard/cli installed with npm from the tarballs", () => {
     const restored = await runProgram(hoard, ["restore", storage, "--latest", target, ...flags], { cwd: project, env });
     expect(restored.code, describeResult(restored)).toBe(0);
     expect(await snapshotSmall(target)).toBe(expected);
+  });
+
+  it("ends a cron schedule cleanly on SIGTERM, the signal tini forwards in the container image", async () => {
+    const source = await createDatabase(postgres.url);
+    await seedSmall(source);
+    const storage = join(scratch, `cli-cron-${randomBytes(4).toString("hex")}`);
+    const child = spawn(hoard, ["backup", source, storage, "--cron", "* * * * * *", "--prefix", "cron"], {
+      cwd: project,
+      env: plainEnvironment(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !stdout.includes("\n")) await new Promise((resolve) => setTimeout(resolve, 100));
+    child.kill("SIGTERM");
+    const code = await exited;
+    expect(code, `stdout: ${stdout}\nstderr: ${stderr}`).toBe(0);
+    const stored = stdout.trim().split("\n");
+    expect(stored.length).toBeGreaterThanOrEqual(1);
+    for (const url of stored) expect(url).toMatch(/\/cron-\d{14}\.dump\.gz$/);
+    // Every backup it printed is listed whole, and no partial upload is left in the directory.
+    const listed = await runProgram(hoard, ["list", storage, "--prefix", "cron", "--json"], { cwd: project });
+    expect(listed.code, describeResult(listed)).toBe(0);
+    const keys = (JSON.parse(listed.stdout) as Array<{ key: string }>).map((entry) => entry.key);
+    expect(keys.sort()).toEqual(stored.map((url) => url.slice(url.lastIndexOf("/") + 1)).sort());
+    expect((await readdir(storage)).filter((name) => name.startsWith(".hoard-partial"))).toEqual([]);
   });
 
   it("names the package to install for a database or store whose plugin is missing", async () => {
