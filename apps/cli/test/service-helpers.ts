@@ -10,15 +10,17 @@ export interface Received {
   body: string;
 }
 
-/** A local HTTP server standing in for healthchecks.io and webhook receivers: answers 200 and records every request in order. */
+/** A local HTTP server standing in for healthchecks.io and webhook receivers: records every request in order. */
 export interface Receiver {
   url: string;
   requests: Received[];
   close(): Promise<void>;
 }
 
-export async function startReceiver(): Promise<Receiver> {
+/** `statuses`: the answers to the first requests, in order (e.g. [503] fails the first one); 200 after them. */
+export async function startReceiver(statuses: number[] = []): Promise<Receiver> {
   const requests: Received[] = [];
+  const answers = [...statuses];
   const server = createServer((request, response) => {
     let body = "";
     request.setEncoding("utf8");
@@ -27,7 +29,8 @@ export async function startReceiver(): Promise<Receiver> {
     });
     request.on("end", () => {
       requests.push({ method: request.method ?? "", path: request.url ?? "", headers: request.headers, body });
-      response.writeHead(200, { "content-type": "text/plain" }).end("OK");
+      const status = answers.shift() ?? 200;
+      response.writeHead(status, { "content-type": "text/plain" }).end(status === 200 ? "OK" : "try again");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -107,6 +107,45 @@ describe("hoard backup with --healthcheck-url, --webhook-url and --metrics-file"
     expect(result.stderr).not.toContain(token);
   });
 
+  it("sends a webhook again after a 503, and logs one that stays undelivered", async () => {
+    const flaky = await startReceiver([503, 503, 503]);
+    try {
+      const retried = await runCli([
+        "backup",
+        sourceUrl,
+        join(directory, "retry"),
+        "--webhook-url",
+        `${flaky.url}/hook`,
+        "--notify-retries",
+        "3",
+      ]);
+      expect(retried.code).toBe(0);
+      expect(retried.stderr).not.toContain("could not deliver");
+      expect(flaky.requests).toHaveLength(4);
+      expect(new Set(flaky.requests.map((request) => request.body)).size).toBe(1);
+
+      const given = await startReceiver([503, 503]);
+      try {
+        const undelivered = await runCli([
+          "backup",
+          sourceUrl,
+          join(directory, "retry"),
+          "--webhook-url",
+          `${given.url}/hook`,
+          "--notify-retries",
+          "1",
+        ]);
+        expect(undelivered.code).toBe(0);
+        expect(undelivered.stderr).toContain(`warning: could not deliver the webhook to ${given.url}: HTTP 503`);
+        expect(given.requests).toHaveLength(2);
+      } finally {
+        await given.close();
+      }
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it("refuses a webhook secret on the command line and a healthcheck URL that is not http, without quoting them", async () => {
     const secretFlag = await runCli(["backup", sourceUrl, join(directory, "x"), "--webhook-secret", "s3cr3t-value"]);
     expect(secretFlag.code).toBe(2);
