@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -178,6 +178,30 @@ describe("PostgreSQL, encrypted with age", () => {
     expectOneLine(missing, 2, /is encrypted with a passphrase: set HOARD_ENCRYPTION_PASSPHRASE or --passphrase-file$/);
     // A passphrase never comes from the command line.
     expectOneLine(await runCli(["backup", sourceUrl, storage, "--passphrase", passphrase]), 2, /^hoard: Unknown argument/);
+  });
+
+  it("the passphrase and the identity variables never reach the dump tool's environment", async () => {
+    // A pg_dump first on PATH that writes down the environment and the arguments it was given.
+    const bin = join(workDirectory, "bin");
+    const written = join(workDirectory, "pg_dump-environment.json");
+    await mkdir(bin, { recursive: true });
+    await writeFile(
+      join(bin, "pg_dump"),
+      `#!${process.execPath}\nrequire("node:fs").writeFileSync(${JSON.stringify(written)}, JSON.stringify({ env: process.env, argv: process.argv }));\nprocess.exit(1);\n`,
+    );
+    await chmod(join(bin, "pg_dump"), 0o755);
+    const result = await runCli(["backup", sourceUrl, join(workDirectory, "pg-inherited")], {
+      PATH: `${bin}:${process.env.PATH ?? ""}`,
+      HOARD_ENCRYPTION_PASSPHRASE: "secret-passphrase-value",
+      HOARD_AGE_IDENTITY: alice.identity,
+    });
+    expect(result.code).toBe(1);
+    const seen = await readFile(written, "utf8");
+    expect(JSON.parse(seen).env.PATH).toContain(bin);
+    expect(seen).not.toContain("secret-passphrase-value");
+    expect(seen).not.toContain(alice.identity);
+    expect(seen).not.toContain("HOARD_ENCRYPTION_PASSPHRASE");
+    expect(seen).not.toContain("HOARD_AGE_IDENTITY");
   });
 
   it("a wrong or missing identity fails with one line and leaves the target untouched", async () => {
