@@ -3,7 +3,18 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type Readable, Writable } from "node:stream";
-import { type Driver, type DumpContext, HoardError, type Logger, type RestoreContext, type RestoreInput } from "@hoard/core";
+import { pipeline } from "node:stream/promises";
+import {
+  type ArchiveCheck,
+  type Driver,
+  type DumpContext,
+  HoardError,
+  type InspectContext,
+  type Inventory,
+  type Logger,
+  type RestoreContext,
+  type RestoreInput,
+} from "@hoard/core";
 import {
   checkDumpOutput,
   connectTimeoutSecondsOf,
@@ -26,6 +37,7 @@ import {
   competingOptionFile,
   connectionArguments,
   describeAddress,
+  hexLiteral,
   parseMariadbUrl,
   quoteIdentifier,
   writeCredentials,
@@ -40,6 +52,7 @@ import {
   partialRestoreFailure,
   unreachable,
 } from "./errors.js";
+import { dumpScanner, dumpToolVersion, exactCountsQuery, parseCounts, parseTables, serverOf, tablesQuery } from "./inspect.js";
 import { type MariadbDriverOptions, optionsFromSettings } from "./options.js";
 import { countBytes, sqlDumpCheck } from "./output.js";
 import { databasesIn, parseFound, systemDatabases, userObjectsQuery } from "./target.js";
@@ -157,10 +170,103 @@ export function createMariadbDriver(options: MariadbDriverOptions): Driver {
     throw targetNotEmptyError("mariadb", `the dump restores into databases that are not empty: ${listed}`, true);
   };
 
+  /** Runs `work` with the client and its connection arguments (credentials in a private file, removed afterwards). */
+  const withClient = async <T>(context: InspectContext, work: (executable: string, base: string[]) => Promise<T>): Promise<T> => {
+    const executable = await locateTool("mariadb", {
+      configured: options.clientExecutable,
+      names: ["mariadb", "mysql"],
+      hint: installHint,
+      option: "clientExecutable",
+    });
+    const credentials = await credentialsIn(context.workDirectory, context.logger ?? options.logger);
+    try {
+      return await work(executable, [...credentials.arguments, ...connectionArguments(connection), `--connect-timeout=${timeoutSeconds}`]);
+    } finally {
+      await credentials.remove();
+    }
+  };
+
+  /** The databases an inventory covers: the URL's, or every database but the server's own. */
+  const inventoriedDatabases = async (executable: string, base: string[], context: InspectContext): Promise<string[]> => {
+    if (connection.database !== undefined) return [connection.database];
+    const listed = await query(executable, base, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", context);
+    return listed.split("\n").filter((name) => name && !systemDatabases.has(name.toLowerCase()));
+  };
+
   return {
     name: "mariadb",
     url: redactUrl(options.url),
     extension: "sql",
+
+    async describe(context: InspectContext) {
+      const version = await withClient(context, (executable, base) => query(executable, base, "SELECT VERSION()", context));
+      const dumpExecutable = await locateTool("mariadb", {
+        configured: options.dumpExecutable,
+        names: ["mariadb-dump", "mysqldump"],
+        hint: installHint,
+        option: "dumpExecutable",
+      });
+      const tooled = await runTool(dumpExecutable, toolOptions(dumpExecutable, ["--version"], context));
+      return { server: serverOf(version), tool: { name: basename(dumpExecutable), version: dumpToolVersion(tooled) } };
+    },
+
+    async inventory(context: InspectContext): Promise<Inventory> {
+      return withClient(context, async (executable, base) => {
+        const databases = await inventoriedDatabases(executable, base, context);
+        if (databases.length === 0) return { items: [], exactCounts: context.exactCounts === true };
+        const single = connection.database !== undefined;
+        const items = parseTables(await query(executable, base, tablesQuery(databases), context), single);
+        if (!context.exactCounts) return { items, exactCounts: false };
+        const tables = items.filter((item) => item.kind === "table");
+        const counting = exactCountsQuery(
+          tables.map((item) => ({ database: item.database ?? (connection.database as string), name: item.name })),
+        );
+        const counts = counting ? parseCounts(await query(executable, base, counting, context)) : new Map<string, number>();
+        for (const item of tables) item.count = counts.get(`${item.database ?? connection.database}\x00${item.name}`);
+        return { items, exactCounts: true };
+      });
+    },
+
+    async checkArchive(input: RestoreInput, context: InspectContext): Promise<ArchiveCheck> {
+      if (input.kind !== "stream") {
+        throw new HoardError("UNSUPPORTED_FORMAT", "mariadb: a dump is one SQL stream, not a directory of files");
+      }
+      const scanner = dumpScanner();
+      await pipeline(input.stream, scanner.sink, { signal: context.signal });
+      return scanner.result();
+    },
+
+    async prepareScratch(context: InspectContext) {
+      const database = connection.database;
+      if (database === undefined) {
+        throw new HoardError(
+          "INVALID_ARGUMENT",
+          "mariadb: a drill restores into one database: name it in the URL (mariadb://host/scratch)",
+        );
+      }
+      return withClient(context, async (executable, base) => {
+        const found = await query(
+          executable,
+          base,
+          `SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${hexLiteral(database)}`,
+          context,
+        );
+        if (found.trim() === "1") {
+          const objects = parseFound(await query(executable, base, userObjectsQuery([database]), context));
+          if (objects.size > 0) throw targetNotEmpty("mariadb", database, describeFound(objects.get(database) ?? []));
+          return { created: false, release: async () => {} };
+        }
+        await query(executable, base, `CREATE DATABASE ${quoteIdentifier(database)}`, context);
+        return {
+          created: true,
+          // Without the drill's signal: an interrupted drill still drops what it created.
+          release: () =>
+            withClient({ ...context, signal: undefined }, (client, arguments_) =>
+              query(client, arguments_, `DROP DATABASE IF EXISTS ${quoteIdentifier(database)}`, { logger: context.logger }),
+            ).then(() => undefined),
+        };
+      });
+    },
 
     async dump(context: DumpContext) {
       if (context.signal?.aborted) throw new HoardError("ABORTED", "mariadb: dump aborted before it started");

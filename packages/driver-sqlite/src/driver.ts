@@ -1,8 +1,9 @@
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { pipeline, type Readable, Transform } from "node:stream";
+import { pipeline as pipelineAsync } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
-import type { Driver, DumpContext, RestoreContext, RestoreInput } from "@hoard/core";
+import type { ArchiveCheck, Driver, DumpContext, InspectContext, Inventory, RestoreContext, RestoreInput } from "@hoard/core";
 import {
   checkDumpOutput,
   type DriverSettingsBag,
@@ -17,6 +18,7 @@ import {
   toolOutput,
 } from "@hoard/core/plugin";
 import { checkDumpEnd, explainSqliteFailure, type FailureContext, toSqliteError } from "./errors.js";
+import { countsQuery, dumpScanner, parseCounts, parseSchema, schemaQuery, sqliteVersion } from "./inspect.js";
 import { optionsFromSettings, parseSqliteUrl, type SqliteDriverOptions } from "./options.js";
 import { checkTarget, prepareTemporaryFile, type RestoreTarget } from "./target.js";
 
@@ -69,7 +71,7 @@ export function createSqliteDriver(options: SqliteDriverOptions): Driver {
     return found;
   };
 
-  const toolOptions = (executable: string, args: string[], context: DumpContext | RestoreContext): ToolOptions => ({
+  const toolOptions = (executable: string, args: string[], context: DumpContext | RestoreContext | InspectContext): ToolOptions => ({
     label: basename(executable),
     args,
     signal: context.signal,
@@ -81,6 +83,56 @@ export function createSqliteDriver(options: SqliteDriverOptions): Driver {
     name: "sqlite",
     url: `sqlite://${pathToFileURL(file).pathname}`,
     extension: "sql",
+    // A restore writes a new file that replaces the target only once sqlite3 succeeded with the whole dump.
+    atomicRestore: true,
+
+    async describe(context: InspectContext) {
+      const executable = await locate();
+      const version = sqliteVersion(await runTool(executable, toolOptions(executable, ["-version"], context)));
+      return { server: { product: "SQLite", version }, tool: { name: "sqlite3", version } };
+    },
+
+    async inventory(context: InspectContext): Promise<Inventory> {
+      await checkSource(file);
+      const executable = await locate();
+      const failure: FailureContext = { file, doing: `inventory of ${file}`, lockTimeoutMs };
+      const ask = (sql: string) =>
+        runTool(
+          executable,
+          toolOptions(executable, [...baseArguments, ...busyTimeout, "-readonly", "-list", "-noheader", file, sql], context),
+        ).catch((error: unknown) => {
+          throw toSqliteError(error, failure);
+        });
+      const items = parseSchema(await ask(schemaQuery));
+      if (!context.exactCounts) return { items, exactCounts: false };
+      const counting = countsQuery(items.filter((item) => item.kind === "table").map((item) => item.name));
+      const counts = counting ? parseCounts(await ask(counting)) : new Map<string, number>();
+      for (const item of items) if (item.kind === "table") item.count = counts.get(item.name);
+      return { items, exactCounts: true };
+    },
+
+    async checkArchive(input: RestoreInput, context: InspectContext): Promise<ArchiveCheck> {
+      if (input.kind !== "stream") throw new HoardError("UNSUPPORTED_FORMAT", "sqlite: a dump is one SQL stream, not a directory of files");
+      const scanner = dumpScanner();
+      await pipelineAsync(input.stream, scanner.sink, { signal: context.signal });
+      return scanner.result();
+    },
+
+    async prepareScratch(context: InspectContext) {
+      const executable = await locate();
+      const target = await checkTarget(file, {
+        replace: false,
+        query: (args) => runTool(executable, toolOptions(executable, [...baseArguments, ...busyTimeout, ...args], context)),
+        failure: { file, doing: `check of ${file}`, lockTimeoutMs },
+      });
+      if (target.existing) return { created: false, release: async () => {} };
+      return {
+        created: true,
+        release: async () => {
+          for (const suffix of ["", "-wal", "-shm", "-journal"]) await rm(`${target.path}${suffix}`, { force: true });
+        },
+      };
+    },
 
     async dump(context: DumpContext) {
       if (context.signal?.aborted) throw new HoardError("ABORTED", "sqlite: dump aborted before it started");
