@@ -140,7 +140,7 @@ describe("hoard config schema", () => {
     const result = await runCli(["config", "schema"]);
     expect(result.code).toBe(0);
     const published = await readFile(fileURLToPath(new URL("../schema/hoard.schema.json", import.meta.url)), "utf8");
-    expect(result.stdout).toBe(published);
+    expect(JSON.parse(result.stdout)).toEqual(JSON.parse(published));
     const schema = JSON.parse(published) as {
       properties: Record<string, { additionalProperties?: { properties: Record<string, unknown> } }>;
     };
