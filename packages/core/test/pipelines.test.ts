@@ -763,14 +763,17 @@ describe("prune", () => {
     expect(logger.events.flatMap((event) => (event.type === "deleted" ? [event.key] : [])).sort()).toEqual(removed.sort());
   });
 
-  it("with only older-than removes the old backups of the prefix only", async () => {
-    const result = await prune({ storage, policy: { olderThanMs: 3 * 86_400_000 }, now: new Date("2026-01-10T12:00:00Z") });
-    expect(result.keep.map((item) => item.backup.key)).toEqual([ours[9], ours[8], ours[7], ours[6]]);
-    expect(await keys()).toEqual([ours[6], ours[7], ours[8], ours[9], ...others].sort());
+  it("with only older-than keeps the window before the newest backup of the prefix, whatever the date", async () => {
+    // Measured from the newest backup (2026-01-10 12:00), not from now: a month of silence deletes nothing more.
+    for (const present of [new Date("2026-01-10T12:00:00Z"), new Date("2026-02-10T12:00:00Z")]) {
+      const result = await prune({ storage, policy: { olderThanMs: 3 * 86_400_000 }, now: present });
+      expect(result.keep.map((item) => item.backup.key)).toEqual([ours[9], ours[8], ours[7]]);
+      expect(await keys()).toEqual([ours[7], ours[8], ours[9], ...others].sort());
+    }
   });
 
   it("considers only the given prefix", async () => {
-    const result = await prune({ storage, prefix: "backup-old", policy: { olderThanMs: 1000 }, now });
+    const result = await prune({ storage, prefix: "backup-old", policy: { allowDeleteAll: true }, now });
     expect(result.remove.map((item) => item.backup.key)).toEqual(["backup-old-20250101000000.sql.gz"]);
     expect(await keys()).toEqual([...ours, ...others.filter((key) => key !== "backup-old-20250101000000.sql.gz")].sort());
   });

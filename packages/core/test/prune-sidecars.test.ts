@@ -173,10 +173,11 @@ describe("future-dated backups", () => {
     expect(logged(logger, "warn").join("\n")).toContain(`${future}: future-dated (kept, check the clock)`);
   });
 
-  it("prune never deletes it, even by age", async () => {
+  it("prune never deletes it by age, and measures the window from the newest real backup, not from it", async () => {
     const result = await prune({ storage, policy: { olderThanMs: day }, now });
-    expect(result.keep.map((planned) => planned.backup.key)).toEqual([future]);
-    expect(await files()).toEqual([future]);
+    // real[0] is exactly a day before real[1], the newest real backup: outside the window, as in restic.
+    expect(result.keep.map((planned) => planned.backup.key)).toEqual([future, real[1]]);
+    expect(await files()).toEqual([future, real[1]].sort());
   });
 });
 
