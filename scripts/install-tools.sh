@@ -116,3 +116,11 @@ build_with_go_install fake-gcs-server "$FAKE_GCS_SERVER_MODULE"
 build_with_go_install restic "$RESTIC_MODULE"
 build_ferretdb
 build_mongo_tools
+
+# helm: not a server; the chart tests run `helm lint` and `helm template` on deploy/helm/hoard.
+# The ldflags are those of helm's Makefile: its version, and the Kubernetes version it assumes
+# without a cluster (its k8s.io/client-go v0.37 -> 1.37; without them, 1.20, older than the chart's
+# kubeVersion).
+HELM_MODULE="helm.sh/helm/v3/cmd/helm@v3.22.0"
+HELM_KUBE_MINOR=37
+build_with_go_install helm "$HELM_MODULE" "-X helm.sh/helm/v3/internal/version.version=${HELM_MODULE##*@} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_KUBE_MINOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_KUBE_MINOR"
