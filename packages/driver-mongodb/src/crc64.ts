@@ -18,8 +18,33 @@ export interface Crc64 {
 const polynomialHigh = 0xc96c5795;
 const polynomialLow = 0xd7870f42;
 
-const [tableLow, tableHigh] = buildTable();
+/**
+ * Slicing-by-8 tables (Intel's "slicing-by-N", also what Go's crc64 uses for long inputs): table k
+ * gives the effect of a byte followed by k zero bytes, so eight bytes take eight lookups per half
+ * instead of eight rounds. Kept as 32-bit halves: `low[k * 256 + i]`, `high[k * 256 + i]`.
+ */
+const [tableLow, tableHigh] = buildTables();
 
+function buildTables(): [Uint32Array, Uint32Array] {
+  const [low0, high0] = buildTable();
+  const low = new Uint32Array(8 * 256);
+  const high = new Uint32Array(8 * 256);
+  low.set(low0);
+  high.set(high0);
+  for (let table = 1; table < 8; table++) {
+    for (let index = 0; index < 256; index++) {
+      const previousLow = low[(table - 1) * 256 + index] as number;
+      const previousHigh = high[(table - 1) * 256 + index] as number;
+      const byte = previousLow & 0xff;
+      // (previous >>> 8) ^ table0[previous & 0xff], on halves.
+      low[table * 256 + index] = (((previousLow >>> 8) | (previousHigh << 24)) ^ (low0[byte] as number)) >>> 0;
+      high[table * 256 + index] = ((previousHigh >>> 8) ^ (high0[byte] as number)) >>> 0;
+    }
+  }
+  return [low, high];
+}
+
+/** The byte-at-a-time table (Go's `makeTable`), as halves. */
 function buildTable(): [Uint32Array, Uint32Array] {
   const low = new Uint32Array(256);
   const high = new Uint32Array(256);
@@ -51,7 +76,53 @@ export function createCrc64(): Crc64 {
     update(bytes) {
       let currentLow = low;
       let currentHigh = high;
-      for (let offset = 0; offset < bytes.length; offset++) {
+      let offset = 0;
+      const whole = bytes.length - (bytes.length % 8);
+      for (; offset < whole; offset += 8) {
+        const a =
+          (currentLow ^
+            ((bytes[offset] as number) |
+              ((bytes[offset + 1] as number) << 8) |
+              ((bytes[offset + 2] as number) << 16) |
+              ((bytes[offset + 3] as number) << 24))) >>>
+          0;
+        const b =
+          (currentHigh ^
+            ((bytes[offset + 4] as number) |
+              ((bytes[offset + 5] as number) << 8) |
+              ((bytes[offset + 6] as number) << 16) |
+              ((bytes[offset + 7] as number) << 24))) >>>
+          0;
+        const i7 = 7 * 256 + (a & 0xff);
+        const i6 = 6 * 256 + ((a >>> 8) & 0xff);
+        const i5 = 5 * 256 + ((a >>> 16) & 0xff);
+        const i4 = 4 * 256 + (a >>> 24);
+        const i3 = 3 * 256 + (b & 0xff);
+        const i2 = 2 * 256 + ((b >>> 8) & 0xff);
+        const i1 = 256 + ((b >>> 16) & 0xff);
+        const i0 = b >>> 24;
+        currentLow =
+          ((tableLow[i7] as number) ^
+            (tableLow[i6] as number) ^
+            (tableLow[i5] as number) ^
+            (tableLow[i4] as number) ^
+            (tableLow[i3] as number) ^
+            (tableLow[i2] as number) ^
+            (tableLow[i1] as number) ^
+            (tableLow[i0] as number)) >>>
+          0;
+        currentHigh =
+          ((tableHigh[i7] as number) ^
+            (tableHigh[i6] as number) ^
+            (tableHigh[i5] as number) ^
+            (tableHigh[i4] as number) ^
+            (tableHigh[i3] as number) ^
+            (tableHigh[i2] as number) ^
+            (tableHigh[i1] as number) ^
+            (tableHigh[i0] as number)) >>>
+          0;
+      }
+      for (; offset < bytes.length; offset++) {
         const index = (currentLow ^ (bytes[offset] as number)) & 0xff;
         currentLow = (((currentLow >>> 8) | (currentHigh << 24)) ^ (tableLow[index] as number)) >>> 0;
         currentHigh = ((currentHigh >>> 8) ^ (tableHigh[index] as number)) >>> 0;

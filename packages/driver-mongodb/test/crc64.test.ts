@@ -24,6 +24,21 @@ describe("CRC-64 (Go hash/crc64, ECMA table)", () => {
     expect(pieces.value()).toBe(whole.value());
   });
 
+  it("matches the reference on every length from 0 to 40 and every split of a longer input (the 8-byte steps and the tail)", () => {
+    const data = Buffer.from(Array.from({ length: 1000 }, (_, index) => (index * 2654435761) >>> 24));
+    for (let length = 0; length <= 40; length++) {
+      const checksum = createCrc64();
+      checksum.update(data.subarray(0, length));
+      expect(checksum.value(), `${length} bytes`).toBe(referenceCrc64(data.subarray(0, length)));
+    }
+    for (let split = 0; split <= 17; split++) {
+      const checksum = createCrc64();
+      checksum.update(data.subarray(0, split));
+      checksum.update(data.subarray(split));
+      expect(checksum.value(), `split at ${split}`).toBe(referenceCrc64(data));
+    }
+  });
+
   it("matches a bit-by-bit reference implementation on every byte value", () => {
     const data = Buffer.from(Array.from({ length: 512 }, (_, index) => index & 0xff));
     const checksum = createCrc64();
