@@ -88,7 +88,10 @@ export const verifyCommand: CommandModule<GlobalArguments, VerifyArguments> = {
       };
       const result = await interrupt.run(work(), {
         waitForCleanup: true,
-        state: () => (drillUrl === undefined ? "nothing was changed" : "the scratch database may be left behind; check it"),
+        state: () =>
+          drillUrl === undefined
+            ? "nothing was changed"
+            : "a scratch database hoard created is dropped before hoard exits (check it if hoard was stopped twice)",
       });
       logger.finish();
       await writeResult(args.json ? `${JSON.stringify(jsonOf(result), null, 2)}\n` : textOf(result));
