@@ -46,6 +46,8 @@ export function guardArchive(options: { name: string }): ArchiveGuard {
     [Symbol.asyncIterator]: () => ({
       next: () =>
         new Promise<IteratorResult<Buffer>>((resolve) => {
+          // The consumer went away: the reader gets no more input.
+          if (stopped) return resolve({ done: true, value: undefined });
           requested = resolve;
           wake?.();
           wake = undefined;

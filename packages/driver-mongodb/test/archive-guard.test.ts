@@ -93,4 +93,20 @@ describe("archive guard", () => {
     expect(isHoardError(result.error, "UNSUPPORTED_FORMAT"), String(result.error)).toBe(true);
     expect(result.received.length).toBe(0);
   });
+
+  it("lets go when its consumer fails first (mongorestore exits): the consumer's error, no hang, no complaint of its own", async () => {
+    const archive = await twoCollections();
+    const guard = guardArchive({ name: "test.archive" });
+    const consumer = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(new Error("mongorestore exited"));
+      },
+    });
+    const error = await pipeline(Readable.from(pieces(archive, 512)), guard.stream, consumer).then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(String(error)).toMatch(/mongorestore exited/);
+    expect(guard.failure()).toBeUndefined();
+  });
 });
