@@ -6,7 +6,7 @@ import { type SilentServer, startSilentServer } from "@hoard/test-harness";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createDatabase, seedSmall } from "./postgres.ts";
 import { type CliResult, collect, startCli } from "./run-cli.ts";
-import { waitFor } from "./service-helpers.ts";
+import { jsonLines, waitFor } from "./service-helpers.ts";
 
 const postgres = inject("postgres");
 let directory: string;
@@ -45,11 +45,7 @@ async function startRun(name: string, config: string) {
   child.stderr?.on("data", (chunk: Buffer | string) => {
     stderr += chunk.toString();
   });
-  const lines = () =>
-    stderr
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as LogLine);
+  const lines = () => jsonLines<LogLine>(stderr);
   const events = () => lines().map((line) => (line.job ? `${line.job}:${line.event}` : line.event));
   return { child, finished, lines, events };
 }

@@ -1,13 +1,16 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { testMariadb, testMongo } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createDatabase, seedSmall } from "./postgres.ts";
 import { collect, runCli, startCli } from "./run-cli.ts";
-import { expectedSignature, metricValue, type Received, type Receiver, startReceiver, waitFor } from "./service-helpers.ts";
+import { expectedSignature, jsonLines, metricValue, type Received, type Receiver, startReceiver, waitFor } from "./service-helpers.ts";
 
+const run = promisify(execFile);
 const postgres = inject("postgres");
 const s3 = inject("s3");
 const gcs = inject("gcs");
@@ -80,6 +83,11 @@ describe("hoard run", () => {
     const webhookSecret = `whsec-${randomBytes(8).toString("hex")}`;
     await writeFile(join(directory, "webhook-secret"), `${webhookSecret}\n`);
     const password = `pw${randomBytes(8).toString("hex")}`;
+    // The MongoDB job encrypts to an age recipient (a passphrase's scrypt would cost seconds of CPU per run).
+    const identityFile = join(directory, "mongo-identity.txt");
+    await run("age-keygen", ["-o", identityFile]);
+    const recipient = /public key: (age1\w+)/.exec(await readFile(identityFile, "utf8"))?.[1] as string;
+    expect(recipient).toBeDefined();
     const s3Url = `s3://${s3.bucket}/hoard-run/${randomBytes(4).toString("hex")}`;
     const gcsUrl = `gs://${gcs.bucket}/hoard-run/${randomBytes(4).toString("hex")}`;
     // The password comes from PG_PASSWORD in the environment.
@@ -115,6 +123,8 @@ jobs:
     database: mongodb://${mongo.host}:${mongo.port}/${mongoDatabase}
     storage: ${gcsUrl}
     timezone: Europe/Berlin
+    encryption:
+      recipients: [${recipient}]
     settings: { gcsEndpoint: ${gcs.endpoint}, gcsProject: ${gcs.projectId} }
     notify: { healthcheck: ${receiver.url}/hc/mongo }
   broken:
@@ -139,11 +149,7 @@ jobs:
     child.stderr?.on("data", (chunk: Buffer | string) => {
       stderr += chunk.toString();
     });
-    const lines = () =>
-      stderr
-        .split("\n")
-        .filter((line) => line !== "")
-        .map((line) => JSON.parse(line) as LogLine);
+    const lines = () => jsonLines<LogLine>(stderr);
     try {
       const serving = await waitFor("the metrics server", () => lines().find((line) => line.event === "listening"));
       const url = serving.url as string;
@@ -244,7 +250,24 @@ jobs:
       }
     }
     expect(webhooks(receiver.requests, "maria")[0]?.json.url).toMatch(new RegExp(`^${s3Url}/maria-\\d{14}\\.sql\\.gz$`));
-    expect(webhooks(receiver.requests, "mongo")[0]?.json.url).toMatch(new RegExp(`^${gcsUrl}/mongo-\\d{14}\\.archive\\.gz$`));
+    expect(webhooks(receiver.requests, "mongo")[0]?.json.url).toMatch(new RegExp(`^${gcsUrl}/mongo-\\d{14}\\.archive\\.gz\\.age$`));
+    // The encrypted MongoDB backup restores with the recipient's identity.
+    const mongoBackup = webhooks(receiver.requests, "mongo")[0]?.json.url as string;
+    const restored = await runCli([
+      "restore",
+      mongoBackup,
+      `mongodb://${mongo.host}:${mongo.port}/${mongoDatabase}_copy`,
+      "--gcs-endpoint",
+      gcs.endpoint,
+      "--gcs-project",
+      gcs.projectId,
+      "--identity-file",
+      identityFile,
+    ]);
+    expect(restored.stderr).not.toContain("hoard:");
+    expect(restored.code).toBe(0);
+    const found = await mongo.command({ find: "orders", filter: {} }, `${mongoDatabase}_copy`);
+    expect((found.cursor as { firstBatch: unknown[] }).firstBatch).toEqual([{ _id: 1, item: "desk" }]);
     const brokenReports = webhooks(receiver.requests, "broken");
     expect(brokenReports.length).toBeGreaterThanOrEqual(2);
     for (const report of brokenReports) {

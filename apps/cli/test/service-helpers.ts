@@ -67,3 +67,15 @@ export function metricValue(text: string, name: string, job: string): number | u
   const line = text.split("\n").find((candidate) => candidate.startsWith(`${name}{job="${job}"} `));
   return line === undefined ? undefined : Number(line.split(" ").at(-1));
 }
+
+/**
+ * The JSON log lines of a `--log-format json` run. node-cron prints its own "missed execution"
+ * warning straight to stderr when the event loop was busy (core's schedule does not give it a
+ * logger): that line, and only that one, is not hoard's and is left out.
+ */
+export function jsonLines<T>(stderr: string): T[] {
+  return stderr
+    .split("\n")
+    .filter((line) => line !== "" && !/\[NODE-CRON\]/.test(line))
+    .map((line) => JSON.parse(line) as T);
+}
