@@ -73,6 +73,16 @@ describe("hoard config check", () => {
     expect(result.stderr).toBe(`hoard: ${result.file}: jobs.shop.schedule: required (in the job or in defaults)\n`);
   });
 
+  it("refuses two jobs that store under the same prefix in the same storage", async () => {
+    const result = await check(
+      'defaults:\n  storage: s3://b/db\n  prefix: nightly\n  schedule: "0 3 * * *"\njobs:\n  shop:\n    database: postgresql://app@db/shop\n  crm:\n    database: mariadb://app@db/crm\n',
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `hoard: ${result.file}: jobs.crm.prefix: jobs.shop already stores its backups as nightly in this storage; give each job its own prefix\n`,
+    );
+  });
+
   it("refuses a retention policy without a rule, and deleting every backup", async () => {
     const empty = await check(job("    retention: { keepMin: 2 }\n"));
     expect(empty.code).toBe(2);

@@ -304,6 +304,19 @@ export async function loadConfig(file: string): Promise<ServiceConfig> {
     const job = resolveJob(name, merge(config.defaults, fields), problems);
     if (job) jobs.push(job);
   }
+  // Two jobs writing one storage under one prefix would each count the other's backups in their
+  // retention (and delete them): refused.
+  const owners = new Map<string, string>();
+  for (const job of jobs) {
+    const place = `${job.storage.replace(/\/+$/, "")}\n${job.prefix}`;
+    const owner = owners.get(place);
+    if (owner !== undefined) {
+      problems.push(
+        `jobs.${job.name}.prefix: jobs.${owner} already stores its backups as ${job.prefix} in this storage; give each job its own prefix`,
+      );
+    }
+    owners.set(place, job.name);
+  }
   if (problems.length > 0) throw new ConfigError(problems.map((problem) => redact(`${file}: ${problem}`)));
   for (const name of state.secretVariables) delete process.env[name];
   return { file, concurrency: config.concurrency ?? 1, listen: parseListen(config.listen), jobs, redact };
