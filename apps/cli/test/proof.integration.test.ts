@@ -194,6 +194,28 @@ describe("PostgreSQL", () => {
     expect(wrongKind.stderr.trim()).toMatch(/^hoard: .*postgresql backup.*give a postgresql URL$/);
   });
 
+  it("encrypted: backup --verify with a passphrase, verify with the right key, one line for a wrong or missing one", async () => {
+    const storage = join(directory, "postgresql-encrypted");
+    const env = { HOARD_ENCRYPTION_PASSPHRASE: "correct horse battery staple" };
+    const stored = await runCli(["backup", source, storage, "--verify", "--quiet"], env);
+    expect(stored.code, stored.stderr).toBe(0);
+    const object = pathOf(stored.stdout);
+    expect(object).toMatch(/\.dump\.gz\.age$/);
+    expect((await manifestOf(object)).encryption).toEqual({ format: "age", passphrase: true });
+    expect(await readFile(`${object}.manifest.json`, "utf8")).not.toContain("correct horse");
+
+    const verified = await runCli(["verify", object, "--quiet"], env);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/custom format, .*2 tables, 542 rows/);
+    const wrong = await runCli(["verify", object, "--quiet"], { HOARD_ENCRYPTION_PASSPHRASE: "wrong horse" });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
+    expect(wrong.stderr).toMatch(/^hoard: /);
+    const missing = await runCli(["verify", object, "--quiet"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
   it("backup --verify verifies what it stored", async () => {
     const verified = await runCli(["backup", source, join(directory, "postgresql-verified"), "--verify"]);
     expect(verified.code, verified.stderr).toBe(0);
