@@ -117,7 +117,7 @@ jobs:
     database: ${mariaUrl}
     storage: ${s3Url}
     mode: file
-    settings: { s3Endpoint: ${s3.endpoint}, s3ForcePathStyle: true, s3Region: ${s3.region} }
+    settings: { s3ForcePathStyle: true }   # the endpoint and region come from HOARD_S3_* below
     notify: { healthcheck: ${receiver.url}/hc/maria }
   mongo:
     database: mongodb://${mongo.host}:${mongo.port}/${mongoDatabase}
@@ -143,7 +143,13 @@ jobs:
     expect(checked.stdout).toContain("4 jobs, valid");
 
     const started = Date.now();
-    const child = startCli(["run", "--config", config, "--log-format", "json"], { PG_PASSWORD: password, ...s3Environment });
+    // hoard run's plugin variables (and flags) are defaults for every job; a job's settings win.
+    const child = startCli(["run", "--config", config, "--log-format", "json"], {
+      PG_PASSWORD: password,
+      HOARD_S3_ENDPOINT: s3.endpoint,
+      HOARD_S3_REGION: s3.region,
+      ...s3Environment,
+    });
     const finished = collect(child);
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer | string) => {

@@ -1,11 +1,11 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { UsageError } from "../arguments.js";
-import type { GlobalArguments } from "../context.js";
+import { type GlobalArguments, type StorageArguments, withDriverOptions, withStorageOptions } from "../context.js";
 import { withEnvironment } from "../environment.js";
 import { loadConfig } from "../service/config.js";
 import { runService } from "../service/runner.js";
 
-interface RunArguments extends GlobalArguments {
+interface RunArguments extends GlobalArguments, StorageArguments {
   config: string;
   listen?: string;
 }
@@ -26,7 +26,10 @@ export const runCommand: CommandModule<GlobalArguments, RunArguments> = {
   describe: "Run every job of a config file on its schedule, with alerts and /metrics, until SIGINT/SIGTERM",
   builder: (yargs) =>
     withEnvironment(
-      (yargs as Argv<GlobalArguments>)
+      withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>))
+        .usage(
+          "$0 run --config hoard.yaml\n\nRun every job of a config file on its schedule. The plugin options below are defaults for every job; a job's settings: win.",
+        )
         .option("config", {
           type: "string",
           demandOption: true,

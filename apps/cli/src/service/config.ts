@@ -1,14 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import {
-  type BackupMode,
-  defaultNetworkTimeoutMs,
-  describeError,
-  type EncryptionOptions,
-  HoardError,
-  parseDuration,
-  type RetentionPolicy,
-} from "@hoard/core";
+import { type BackupMode, describeError, type EncryptionOptions, HoardError, parseDuration, type RetentionPolicy } from "@hoard/core";
 import type { SettingValue } from "@hoard/core/plugin";
 import { parseDocument } from "yaml";
 import type * as z from "zod";
@@ -37,7 +29,8 @@ export interface JobConfig {
   timezone?: string;
   compressionLevel: number;
   dumpOptions: string[];
-  timeoutMs: number;
+  /** Storage requests and database connections; unset: `hoard run --timeout` (default 15 s). */
+  timeoutMs?: number;
   verify: boolean;
   encryption?: EncryptionOptions;
   /** Pruned after each successful backup when set. */
@@ -45,7 +38,10 @@ export interface JobConfig {
   notify: NotifyConfig;
   /** /healthz fails when the run of a scheduled time has not succeeded this long after it. */
   graceMs: number;
-  /** The plugins' settings bag (storages and drivers), as written; each plugin parses its own. */
+  /**
+   * The plugins' settings bag (storages and drivers), as written; each plugin parses its own. Over
+   * `hoard run`'s own plugin flags and `HOARD_*` variables, which act as defaults for every job.
+   */
   settings: Record<string, SettingValue>;
 }
 
@@ -230,12 +226,6 @@ function resolveJob(name: string, fields: JobFields, problems: string[]): JobCon
     schedule: fields.schedule as string,
     compressionLevel: fields.compressionLevel ?? 6,
     dumpOptions: fields.dumpOptions ?? [],
-    timeoutMs:
-      fields.timeout === undefined
-        ? defaultNetworkTimeoutMs
-        : typeof fields.timeout === "string"
-          ? parseDuration(fields.timeout)
-          : Number(fields.timeout),
     verify: fields.verify ?? false,
     notify: {
       webhooks: fields.notify?.webhooks ?? [],
@@ -247,6 +237,8 @@ function resolveJob(name: string, fields: JobFields, problems: string[]): JobCon
   };
   if (fields.notify?.healthcheck) job.notify.healthcheck = fields.notify.healthcheck;
   if (fields.timezone) job.timezone = fields.timezone;
+  if (fields.timeout !== undefined)
+    job.timeoutMs = typeof fields.timeout === "string" ? parseDuration(fields.timeout) : Number(fields.timeout);
   if (fields.encryption) job.encryption = fields.encryption;
   const retention = fields.retention && retentionOf(fields.retention);
   if (retention) job.retention = retention;

@@ -11,7 +11,7 @@ import {
   type StorageSettings,
   schedule,
 } from "@hoard/core";
-import { createLogger, type GlobalArguments, openCliDriver, openStorageWith } from "../context.js";
+import { createLogger, type GlobalArguments, openCliDriver, openStorageWith, type StorageArguments } from "../context.js";
 import { handleSignals, signalStatus } from "../interrupt.js";
 import type { CliLogger } from "../output.js";
 import { pluginSettingsBag } from "../plugins.js";
@@ -79,7 +79,11 @@ export interface RunServiceOptions {
  * job's backup was stored. The first signal stops scheduling and lets running jobs finish (queued
  * ones are dropped); a second aborts them. Returns the exit status.
  */
-export async function runService(config: ServiceConfig, args: GlobalArguments, options: RunServiceOptions = {}): Promise<number> {
+export async function runService(
+  config: ServiceConfig,
+  args: GlobalArguments & StorageArguments,
+  options: RunServiceOptions = {},
+): Promise<number> {
   const { redact } = config;
   const logger = createLogger(args, { redact, progress: false });
   const metrics = createMetrics();
@@ -87,17 +91,19 @@ export async function runService(config: ServiceConfig, args: GlobalArguments, o
   const jobs: RunningJob[] = [];
   for (const job of config.jobs) {
     const jobLogger = createLogger(args, { job: job.name, redact, progress: false });
+    // The job's settings over hoard run's plugin flags and HOARD_* variables (and the plugins' secret variables).
+    const timeoutMs = job.timeoutMs ?? args.timeout;
     const storage = await openStorageWith(job.storage, {
-      ...pluginSettingsBag("storage", {}),
+      ...pluginSettingsBag("storage", args),
       ...(job.settings as StorageSettings),
-      timeoutMs: job.timeoutMs,
+      timeoutMs,
     });
     const driver = await openCliDriver(job.database, {
-      ...pluginSettingsBag("driver", {}),
+      ...pluginSettingsBag("driver", args),
       ...job.settings,
       dumpOptions: job.dumpOptions,
       logger: jobLogger,
-      connectTimeoutMs: job.timeoutMs,
+      connectTimeoutMs: timeoutMs,
     });
     metrics.declare(job.name);
     const reporter = createJobReporter({ job: job.name, notify: job.notify, metrics, logger: jobLogger, redact });
