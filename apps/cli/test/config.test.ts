@@ -145,6 +145,22 @@ describe("hoard config check", () => {
   });
 });
 
+describe("the README's hoard.yaml", () => {
+  it("validates", async () => {
+    const readme = await readFile(fileURLToPath(new URL("../../../README.md", import.meta.url)), "utf8");
+    const section = readme.slice(readme.indexOf("## Unattended"));
+    const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(example).toContain("jobs:");
+    await mkdir(join(directory, "secrets"), { recursive: true });
+    await writeFile(join(directory, "secrets", "webhook"), "webhook-key\n");
+    await writeFile(join(directory, "secrets", "crm-passphrase"), "a long passphrase\n");
+    const result = await check(example as string, { SHOP_DB_PASSWORD: "x", SHOP_CHECK_UUID: "5f1a", CRM_DB_PASSWORD: "y" });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("2 jobs, valid");
+  });
+});
+
 describe("hoard config schema", () => {
   it("prints the JSON Schema that apps/cli/schema/hoard.schema.json holds (regenerate: node apps/cli/schema/generate.mjs)", async () => {
     const result = await runCli(["config", "schema"]);
