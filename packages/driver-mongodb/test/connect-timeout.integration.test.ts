@@ -86,6 +86,21 @@ describe("mongodb against a host that never answers", () => {
     expectUnreachable(error, elapsedMs);
   });
 
+  it("fails describe, inventory, prepareScratch and a drill's exact inventory with UNREACHABLE within the timeout", async () => {
+    const driver = createMongoDriver({ url: silentUrl, engine: "builtin", connectTimeoutMs });
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ["describe", () => driver.describe?.({ workDirectory }) ?? Promise.resolve()],
+      ["inventory", () => driver.inventory?.({ workDirectory }) ?? Promise.resolve()],
+      ["exact inventory", () => driver.inventory?.({ workDirectory, exactCounts: true }) ?? Promise.resolve()],
+      ["prepareScratch", () => driver.prepareScratch?.({ workDirectory }) ?? Promise.resolve()],
+    ];
+    for (const [what, call] of calls) {
+      const { error, elapsedMs } = await timedFailure(call);
+      expectUnreachable(error, elapsedMs);
+      expect((error as Error).message, what).toMatch(/^mongodb: (describe|inventory|preparing the scratch database): cannot reach /);
+    }
+  });
+
   describe("tools engine (stand-in tools)", () => {
     let directory: string;
 
