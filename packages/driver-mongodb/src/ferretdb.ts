@@ -1,9 +1,7 @@
-import { Readable } from "node:stream";
 import { HoardError, type Logger } from "@hoard/core";
 import { log } from "@hoard/core/plugin";
 import type { ArchiveCollectionMetadata } from "./archive-format.js";
 import { namespaceKey } from "./archive-format.js";
-import { peekPrelude } from "./archive-reader.js";
 import { type ConnectOptions, createClient } from "./client.js";
 import { toMongoError } from "./errors.js";
 import { indexesToCreate, parseMetadata } from "./metadata.js";
@@ -102,59 +100,4 @@ export function rejectedIndexNamespace(error: unknown): boolean {
   if (!nsRejected.test(error.detail)) return false;
   const { failed } = readToolFailure(error.detail);
   return failed === 0;
-}
-
-/** Stop keeping bytes for the prelude past this: an archive whose prelude is larger gets no workaround. */
-const maximumPreludeBytes = 64 * 1024 * 1024;
-
-/**
- * Passes an archive on unchanged while keeping its first bytes until they hold the whole prelude
- * (tried at 64 KiB, then at each doubling, and at the end), then lets them go. `prelude()` parses
- * what was kept: the prelude's collections, or undefined when the input is not a readable archive.
- */
-export function recordPrelude(
-  input: Readable,
-  name: string,
-): { stream: Readable; prelude(): Promise<ArchiveCollectionMetadata[] | undefined> } {
-  let kept: Buffer[] = [];
-  let keptBytes = 0;
-  let nextAttempt = 64 * 1024;
-  let parsed: ArchiveCollectionMetadata[] | undefined;
-  let done = false;
-  const attempt = async (): Promise<void> => {
-    try {
-      parsed = (await peekPrelude(Readable.from([Buffer.concat(kept)]), { name })).collections;
-      done = true;
-      kept = [];
-    } catch {
-      // Not yet all of the prelude (or not an archive): keep going.
-    }
-  };
-  async function* pass(): AsyncGenerator<Buffer> {
-    for await (const chunk of input) {
-      const buffer = chunk as Buffer;
-      if (!done) {
-        kept.push(buffer);
-        keptBytes += buffer.length;
-        if (keptBytes >= nextAttempt) {
-          await attempt();
-          nextAttempt *= 2;
-          if (!done && keptBytes >= maximumPreludeBytes) {
-            done = true;
-            kept = [];
-          }
-        }
-      }
-      yield buffer;
-    }
-  }
-  const stream = Readable.from(pass(), { objectMode: false });
-  stream.once("close", () => input.destroy());
-  return {
-    stream,
-    prelude: async () => {
-      if (!done && kept.length > 0) await attempt();
-      return parsed;
-    },
-  };
 }
