@@ -68,6 +68,14 @@ export function schedule<T>(options: ScheduleOptions<T>): Schedule {
     },
     { timezone: options.timezone ?? "Etc/UTC" },
   );
+  // node-cron would print its own warning to the console for a tick the busy process missed: say it
+  // through the logger instead, so a JSON log stays one object per line.
+  task.on("execution:missed", (context) => {
+    options.logger?.event({
+      type: "schedule-skipped",
+      reason: `the tick of ${context.date.toISOString()} was missed: the process was busy when it came`,
+    });
+  });
   return {
     stopped,
     async stop({ abort = false } = {}) {
