@@ -26,10 +26,11 @@ const usageCodes = new Set(["INVALID_ARGUMENT", "UNKNOWN_SCHEME"]);
  */
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug") || debugFromEnvironment();
+  const json = jsonLogRequested(argv);
   try {
     await loadPlugins();
   } catch (error) {
-    return report(error, debug);
+    return report(error, debug, json);
   }
   const parser = withGlobalOptions(
     yargs(joinDashedValues(argv))
@@ -72,23 +73,37 @@ export async function main(argv: string[]): Promise<number> {
     await parser.parseAsync();
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
-    return report(error, debug);
+    return report(error, debug, json);
   }
 }
 
-function report(error: unknown, debug: boolean): number {
+/** Whether the command line (or HOARD_LOG_FORMAT) asks for JSON logs; read before yargs parses, for errors yargs raises. */
+function jsonLogRequested(argv: string[]): boolean {
+  const at = argv.lastIndexOf("--log-format");
+  const given = argv.findLast((argument) => argument.startsWith("--log-format=")) ?? (at >= 0 ? `=${argv[at + 1]}` : undefined);
+  return (given === undefined ? process.env.HOARD_LOG_FORMAT : given.slice(given.indexOf("=") + 1)) === "json";
+}
+
+function report(error: unknown, debug: boolean, json: boolean): number {
+  // The one line: `hoard: <message>`, or with --log-format json one object like every other log line.
+  const line = (message: string, code?: string) =>
+    process.stderr.write(
+      json
+        ? `${JSON.stringify({ time: new Date().toISOString(), level: "error", event: "failed", message, ...(code ? { code } : {}) })}\n`
+        : `hoard: ${message}\n`,
+    );
   if (error instanceof UsageError) {
-    process.stderr.write(`hoard: ${error.message}\n`);
+    line(error.message, "USAGE");
     return 2;
   }
   if (error instanceof InterruptedError) {
-    process.stderr.write(`hoard: ${error.message}\n`);
+    line(error.message, "INTERRUPTED");
     if (debug) writeDebug(error.cause);
     return error.status;
   }
   if (error instanceof OutputError && error.readerClosed) return 0;
-  const message = describeError(error).split("\n")[0];
-  process.stderr.write(`hoard: ${message}\n`);
+  const message = describeError(error).split("\n")[0] as string;
+  line(message, HoardError.isInstance(error) ? error.code : undefined);
   if (debug) writeDebug(error);
   return HoardError.isInstance(error) && usageCodes.has(error.code) ? 2 : 1;
 }
