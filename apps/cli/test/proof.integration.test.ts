@@ -386,6 +386,12 @@ describe("SQLite", () => {
     const drilled = await runCli(["verify", pathOf(stored.stdout), "--drill", `sqlite://${scratch}`, "--quiet"]);
     expect(drilled.code, drilled.stderr).toBe(0);
     expect(spawnSync("test", ["-e", scratch]).status).toBe(1);
+    // --drill alone: the URL from HOARD_DATABASE_URL, kept out of the process list.
+    const fromEnvironment = await runCli(["verify", pathOf(stored.stdout), "--drill", "--json", "--quiet"], {
+      HOARD_DATABASE_URL: `sqlite://${scratch}`,
+    });
+    expect(fromEnvironment.code, fromEnvironment.stderr).toBe(0);
+    expect((JSON.parse(fromEnvironment.stdout) as { drill: { database: string } }).drill.database).toBe(`sqlite://${scratch}`);
 
     const dump = spawnSync("sqlite3", [source, ".dump"]).stdout;
     const cut = join(directory, "sqlite-cut", "backup-20260101000000.sql.gz");
