@@ -143,13 +143,16 @@ describe("the command line", () => {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       const names = await readdir(storage).catch(() => [] as string[]);
-      if (names.filter((name) => name.startsWith("cron-")).length >= 2) break;
+      if (names.filter((name) => name.startsWith("cron-") && !name.endsWith(".manifest.json")).length >= 2) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     child.kill("SIGTERM");
     const result = await done;
     expect(result.code).toBe(0);
-    const names = (await readdir(storage)).sort();
+    const stored = (await readdir(storage)).sort();
+    // Every backup with its manifest, and nothing else.
+    const names = stored.filter((name) => !name.endsWith(".manifest.json"));
+    expect(stored).toEqual(names.flatMap((name) => [name, `${name}.manifest.json`]).sort());
     expect(names.length).toBeGreaterThanOrEqual(2);
     for (const name of names) expect(name).toMatch(/^cron-\d{14}\.dump\.gz$/);
     expect(new Set(names).size).toBe(names.length);

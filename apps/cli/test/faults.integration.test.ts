@@ -197,7 +197,8 @@ describe("writing results to stdout", () => {
     const storage = await freshDirectory("dev-full-backup");
     const result = await withDevFull((fd) => collect(startCli(["backup", sourceUrl, storage, "--quiet"], {}, ["ignore", fd, "pipe"])));
     const stored = await storedFiles(storage);
-    expect(stored).toHaveLength(1);
+    // The backup and its manifest: the backup is complete, only stdout failed.
+    expect(stored).toEqual([expect.stringMatching(/^backup-\d{14}\.dump\.gz$/), `${stored[0]}.manifest.json`]);
     expect(result.code).toBe(1);
     expectOneLine(result, `hoard: stored ${storage}/${stored[0]}, but could not write it to stdout: no space left on device`);
   });
@@ -389,7 +390,8 @@ describe("the database URL outside the command line", () => {
     expect(result.stderr + result.stdout).not.toContain(password);
     expect(looks).toBeGreaterThan(1);
     expect(leaked).toEqual([]);
-    expect(await storedFiles(storage)).toEqual([expect.stringMatching(/^env-\d{14}\.dump\.gz$/)]);
+    const stored = await storedFiles(storage);
+    expect(stored).toEqual([expect.stringMatching(/^env-\d{14}\.dump\.gz$/), `${stored[0]}.manifest.json`]);
   });
 
   it("backs up with --database-url-file and restores with it, the password in no command line", async () => {

@@ -37,7 +37,8 @@ describe("sqlite:// from the command line", () => {
     expect(stored.code, stored.stderr).toBe(0);
     const url = stored.stdout.trim();
     expect(url).toMatch(/backup-\d{14}\.sql\.gz$/);
-    expect(await readdir(storage)).toHaveLength(1);
+    const name = url.slice(url.lastIndexOf("/") + 1);
+    expect((await readdir(storage)).sort()).toEqual([name, `${name}.manifest.json`]);
 
     const listed = await runCli(["list", storage, "--json"]);
     expect((JSON.parse(listed.stdout) as Array<{ key: string }>).map((entry) => entry.key)).toEqual([url.slice(url.lastIndexOf("/") + 1)]);
