@@ -22,7 +22,7 @@ export { freePort, loopbackHost, startSilentServer } from "./network.ts";
 export type { MongoTools, ToolName } from "./paths.ts";
 export { findExecutable, hasTool, repoRoot, requireMongoTools, requireTool, toolPath } from "./paths.ts";
 export type { PostgresClient, PostgresServer, ThrowawayPostgresOptions } from "./postgres.ts";
-export { connectPostgres, startPostgres, startThrowawayPostgres } from "./postgres.ts";
+export { connectPostgres, otherPostgresMajorDirectory, startPostgres, startThrowawayPostgres } from "./postgres.ts";
 export type { ProxyAnswer, RecordedRequest, RecordingProxy } from "./recording-proxy.ts";
 export { jsonErrorAnswer, s3ErrorAnswer, startRecordingProxy } from "./recording-proxy.ts";
 export type { S3Connection, S3Server } from "./s3.ts";

