@@ -1,9 +1,12 @@
 import { spawn } from "node:child_process";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { Duplex, PassThrough, type Transform } from "node:stream";
 import * as zlib from "node:zlib";
-import { createGunzip } from "node:zlib";
+import { createGunzip, createGzip } from "node:zlib";
 import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
+import type { CompressionFormat } from "./manifest.js";
 
 /** One layer of packaging, named by its file extension. */
 /** `age` is encryption (see encryption.ts), undone with keys rather than by `decompressor`. */
@@ -43,15 +46,81 @@ export function decompressor(layer: Exclude<Layer, "tar" | "age">): Transform | 
     case "gz":
       return createGunzip();
     case "bz2":
-      return unbzip2Stream() as unknown as Transform;
+      return bzip2Decompressor();
     case "zst":
-      return nativeZstdDetectsTruncation() ? (zlib as unknown as NativeZstd).createZstdDecompress() : zstdProcess();
+      return nativeZstdDetectsTruncation()
+        ? (zlib as unknown as NativeZstd).createZstdDecompress()
+        : filterProgram("zstd", ["-d", "-c", "-q"], "CORRUPT_ARCHIVE", zstdMissing("read .zst safely"));
   }
+}
+
+/** The file extension a compression adds to a backup's name, without the dot; none for `none`. */
+export function compressionExtension(format: CompressionFormat): string | undefined {
+  return format === "gzip" ? "gz" : format === "zstd" ? "zst" : undefined;
+}
+
+/**
+ * A stream that compresses in `format` at `level` (checked by the caller against
+ * `compressionLevels`). zstd is zlib's where this Node.js has it (22.15+), else the `zstd`
+ * program; both write frames with a content checksum (the program's default; zlib's is turned on
+ * here, it writes none by default), readable by the standard `zstd -d`. The program's failure
+ * fails the stream before its output ends, so a cut-short frame is never stored as a whole one.
+ */
+export function compressor(format: Exclude<CompressionFormat, "none">, level: number): Transform | Duplex {
+  if (format === "gzip") return createGzip({ level });
+  const native = zlib as unknown as Partial<NativeZstd>;
+  if (native.createZstdCompress && native.constants?.ZSTD_c_compressionLevel !== undefined) {
+    return native.createZstdCompress({
+      params: { [native.constants.ZSTD_c_compressionLevel]: level, [native.constants.ZSTD_c_checksumFlag]: 1 },
+    });
+  }
+  return filterProgram("zstd", ["-c", "-q", `-${level}`], "INTERNAL", zstdMissing("write .zst"));
+}
+
+/** Which compressor `compressor("zstd", ...)` uses here: `zlib` (this Node.js has zstd) or the `zstd` program. */
+export function zstdCompressorKind(): "zlib" | "program" {
+  return (zlib as unknown as Partial<NativeZstd>).createZstdCompress ? "zlib" : "program";
+}
+
+function zstdMissing(what: string): string {
+  return `this Node.js cannot ${what} and the zstd program is not installed: install zstd (or use Node.js 24)`;
 }
 
 interface NativeZstd {
   createZstdDecompress(): Transform;
+  createZstdCompress(options: { params: Record<number, number> }): Transform;
   zstdDecompressSync(input: Buffer): Buffer;
+  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number };
+}
+
+const bzip2Programs = ["lbzip2", "bzip2"] as const;
+
+/**
+ * bzip2 through `lbzip2` (parallel) or `bzip2` when one is on PATH (several times faster than the
+ * pure-JS decoder, and its memory is the program's, not Node.js's), else unbzip2-stream. Both
+ * programs read concatenated streams (pbzip2's and lbzip2's output) and report a damaged or cut
+ * input only through their exit status, which `filterProgram` waits for.
+ */
+function bzip2Decompressor(): Transform | Duplex {
+  const program = findProgram(bzip2Programs, process.env.PATH ?? "");
+  if (program === undefined) return unbzip2Stream() as unknown as Transform;
+  return filterProgram(program, ["-d", "-c"], "CORRUPT_ARCHIVE", undefined, (stderr) =>
+    /not a bzip2 file/i.test(stderr) ? "not bzip2 data (bad magic number)" : undefined,
+  );
+}
+
+/** The first of `names` that is an executable file on `path`. Synchronous: a decompressor is made synchronously (a few stat calls). */
+export function findProgram(names: readonly string[], path: string): string | undefined {
+  for (const name of names) {
+    for (const directory of path.split(delimiter).filter(Boolean)) {
+      const candidate = join(directory, name);
+      try {
+        accessSync(candidate, fsConstants.X_OK);
+        if (statSync(candidate).isFile()) return candidate;
+      } catch {}
+    }
+  }
+  return undefined;
 }
 
 /** A 47-byte zstd frame of "hello hoard, a small frame to truncate" without its last 4 bytes (the checksum). */
@@ -83,32 +152,37 @@ function nativeZstdDetectsTruncation(): boolean {
   return nativeZstdVerdict;
 }
 
-/** zstd through the `zstd` program where this Node.js has no zstd in zlib (before 22.15), or one that misses truncation. */
-function zstdProcess(): Duplex {
-  const child = spawn("zstd", ["-d", "-c", "-q"], { stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * A program that filters stdin to stdout (`zstd -d -c`, `bzip2 -d -c`), as one duplex stream with
+ * back-pressure through the pipes. Such programs report a truncated or damaged input only through
+ * their exit status, after their stdout has ended: the readable side ends only once the status is
+ * known to be 0, and otherwise fails with `failureCode` and the program's last stderr.
+ */
+function filterProgram(
+  program: string,
+  args: string[],
+  failureCode: "CORRUPT_ARCHIVE" | "INTERNAL",
+  missing?: string,
+  explain?: (stderr: string) => string | undefined,
+): Duplex {
+  const label = program.slice(program.lastIndexOf("/") + 1);
+  const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-4096);
   });
-  // zstd reports a truncated or damaged input only through its exit status, after its stdout has
-  // ended: the readable side must not end before that status is known.
   const output = new PassThrough();
   child.stdout.pipe(output, { end: false });
   const duplex = Duplex.from({ writable: child.stdin, readable: output });
   child.on("error", (error: NodeJS.ErrnoException) => {
-    duplex.destroy(
-      error.code === "ENOENT"
-        ? new HoardError(
-            "UNSUPPORTED_FORMAT",
-            "this Node.js cannot read .zst safely and the zstd program is not installed: install zstd (or use Node.js 24)",
-          )
-        : error,
-    );
+    duplex.destroy(error.code === "ENOENT" && missing ? new HoardError("UNSUPPORTED_FORMAT", missing) : error);
   });
   child.on("close", (code, signal) => {
     if (code === 0) return output.end();
     const status = code === null ? `killed by ${signal}` : `exit ${code}`;
-    duplex.destroy(new HoardError("CORRUPT_ARCHIVE", `zstd: ${stderr.trim() || status}`));
+    const said = stderr.trim();
+    const reason = explain?.(said) ?? (said.startsWith(`${label}: `) ? said.slice(label.length + 2) : said || status);
+    duplex.destroy(new HoardError(failureCode, `${label}: ${reason}`));
   });
   duplex.on("close", () => {
     if (child.exitCode === null) child.kill("SIGKILL");

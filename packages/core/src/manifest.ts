@@ -41,12 +41,28 @@ export interface Manifest {
   finishedAt: string;
   /** The stored object: its size in bytes and SHA-256 (hex) of exactly the stored bytes, after compression and encryption. */
   object: { size: number; sha256: string };
-  compression: { format: "gzip"; level: number };
+  /** How the dump was compressed before encryption: the format and its level (`none`: stored as dumped, no level). */
+  compression: ManifestCompression;
   /** How the object is encrypted; absent when it is not. */
   encryption?: EncryptionDescription;
   /** What the dump contains, as the driver told before the dump; absent when the driver cannot tell cheaply. */
   contents?: Inventory;
 }
+
+/** The compressions a backup can be stored with: `gzip` (`.gz`), `zstd` (`.zst`), or `none` (the dump as it is). */
+export type CompressionFormat = "gzip" | "zstd" | "none";
+
+/** A manifest's `compression`. */
+export type ManifestCompression = { format: "gzip" | "zstd"; level: number } | { format: "none" };
+
+/**
+ * The levels each compression takes, and its default: gzip 0 (stored) to 9 (smallest), zstd 1 to
+ * 19 (the zstd program's range without `--ultra`, whose windows cost much more memory to restore).
+ */
+export const compressionLevels: Readonly<Record<Exclude<CompressionFormat, "none">, { min: number; max: number; default: number }>> = {
+  gzip: { min: 0, max: 9, default: 6 },
+  zstd: { min: 1, max: 19, default: 3 },
+};
 
 /** The manifest's key for a backup key. */
 export function manifestKey(backupKey: string): string {

@@ -3,13 +3,23 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 import { create as createTar } from "tar";
+import { compressionExtension, compressor } from "../codecs.js";
 import type { Driver, DumpDescription, DumpOutput, Inventory } from "../driver.js";
 import { type DecryptionOptions, describeEncryption, type EncryptionOptions, encryptor, isEncrypting } from "../encryption.js";
 import { describeError, diskFullError, HoardError, isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
-import { checksumMeter, hoardVersion, type Manifest, manifestFormatVersion, manifestKey, serializeManifest } from "../manifest.js";
+import {
+  type CompressionFormat,
+  checksumMeter,
+  compressionLevels,
+  hoardVersion,
+  type Manifest,
+  type ManifestCompression,
+  manifestFormatVersion,
+  manifestKey,
+  serializeManifest,
+} from "../manifest.js";
 import { backupKey, validatePrefix } from "../naming.js";
 import type { Storage, StorageObject } from "../storage.js";
 import { progressMeter } from "./progress.js";
@@ -18,18 +28,28 @@ import { withWorkDirectory } from "./work-directory.js";
 
 export type BackupMode = "stream" | "file";
 
+/** The compression of a backup that names none (docs/benchmarks.md says why it is gzip). */
+const defaultCompression: CompressionFormat = "gzip";
+
 export interface BackupOptions {
   driver: Driver;
   storage: Storage;
   /** Names are `<prefix>-<yyyyMMddHHmmss>.<ext>`; may contain `/` to use a sub-folder. @default "backup" */
   prefix?: string;
   /**
-   * `stream`: dump -> gzip -> upload with back-pressure, no temporary file, bounded memory.
+   * `stream`: dump -> compress -> upload with back-pressure, no temporary file, bounded memory.
    * `file`: dump to a temporary file, then upload it; needs disk as large as the compressed dump.
    * @default "stream"
    */
   mode?: BackupMode;
-  /** gzip level 0-9. @default 6 */
+  /**
+   * How the dump is compressed, which also names the object: `gzip` (`.dump.gz`, `.tar.gz`),
+   * `zstd` (`.dump.zst`, `.tar.zst`; Node.js's own zstd where it has one, 22.15 and later, else
+   * the `zstd` program) or `none` (`.dump`, `.tar`: for a dump that is compressed already).
+   * @default "gzip"
+   */
+  compression?: CompressionFormat;
+  /** The level: gzip 0-9 (default 6), zstd 1-19 (default 3); not allowed with `none`. */
   compressionLevel?: number;
   /** Encrypt the compressed dump in the age format; the name then ends in `.age`. */
   encryption?: EncryptionOptions;
@@ -77,13 +97,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw new HoardError("INVALID_ARGUMENT", `unknown mode "${String(mode)}": use stream or file`);
   }
   const prefix = validatePrefix(options.prefix ?? "backup");
-  const level = options.compressionLevel ?? 6;
-  if (!Number.isInteger(level) || level < 0 || level > 9) {
-    throw new HoardError(
-      "INVALID_ARGUMENT",
-      `invalid compression level ${String(options.compressionLevel)}: use a whole number from 0 to 9`,
-    );
-  }
+  const compression = compressionOf(options);
   const started = Date.now();
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
@@ -97,7 +111,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       const description = await askDriver(driver, "describe", () => driver.describe?.(inspect), signal, logger);
       const contents = await askDriver(driver, "inventory", () => driver.inventory?.(inspect), signal, logger);
       const output = await driver.dump({ signal, logger, workDirectory });
-      const packed = output.kind === "directory" ? `${driver.extension}.tar.gz` : `${driver.extension}.gz`;
+      const compressed = compressionExtension(compression.format);
+      const packed = [driver.extension, ...(output.kind === "directory" ? ["tar"] : []), ...(compressed ? [compressed] : [])].join(".");
       const extension = isEncrypting(options.encryption) ? `${packed}.age` : packed;
       const key = backupKey(prefix, options.now ?? new Date(), extension);
       // Best effort: a store may forbid looking up a missing key (S3 without s3:ListBucket answers 403).
@@ -112,8 +127,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       logger?.event({ type: "backup-started", driver: driver.url, storage: storage.url, key, mode });
       const checksum = checksumMeter();
       const stored = await (mode === "stream"
-        ? streamToStorage(output, key, storage, options, signal, controller, checksum.meter)
-        : fileToStorage(output, key, storage, options, signal, workDirectory, controller, checksum.meter));
+        ? streamToStorage(output, key, storage, options, compression, signal, controller, checksum.meter)
+        : fileToStorage(output, key, storage, options, compression, signal, workDirectory, controller, checksum.meter));
       const { size, sha256 } = checksum.result();
       // A store that reports no size (0) is taken at its word that the upload completed.
       if (stored.size !== size && stored.size !== 0) {
@@ -132,7 +147,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         object: { size, sha256 },
-        compression: { format: "gzip", level },
+        compression,
         ...(isEncrypting(options.encryption) && { encryption: describeEncryption(options.encryption) }),
         ...(contents && { contents }),
       };
@@ -238,6 +253,32 @@ function destroyOutput(output: DumpOutput): void {
   if (output.kind === "stream") output.stream.destroy();
 }
 
+/** The compression and level the options ask for, checked; INVALID_ARGUMENT names the allowed values. */
+function compressionOf(options: BackupOptions): ManifestCompression {
+  const format = options.compression ?? defaultCompression;
+  if (format === "none") {
+    if (options.compressionLevel !== undefined) {
+      throw new HoardError("INVALID_ARGUMENT", "a compression level needs a compression: none stores the dump as it is");
+    }
+    return { format };
+  }
+  const levels = Object.hasOwn(compressionLevels, format) ? compressionLevels[format] : undefined;
+  if (!levels) throw new HoardError("INVALID_ARGUMENT", `unknown compression "${String(format)}": use gzip, zstd or none`);
+  const level = options.compressionLevel ?? levels.default;
+  if (!Number.isInteger(level) || level < levels.min || level > levels.max) {
+    throw new HoardError(
+      "INVALID_ARGUMENT",
+      `invalid ${format} level ${String(options.compressionLevel)}: use a whole number from ${levels.min} to ${levels.max}`,
+    );
+  }
+  return { format, level };
+}
+
+/** The compressor, unless the backup is stored uncompressed. */
+function compressionStage(compression: ManifestCompression): NodeJS.ReadWriteStream[] {
+  return compression.format === "none" ? [] : [compressor(compression.format, compression.level)];
+}
+
 /** The age encryptor after compression, when the backup is encrypted. */
 function encryptionStage(options: BackupOptions): NodeJS.ReadWriteStream[] {
   return isEncrypting(options.encryption) ? [encryptor(options.encryption)] : [];
@@ -253,6 +294,7 @@ async function streamToStorage(
   key: string,
   storage: Storage,
   options: BackupOptions,
+  compression: ManifestCompression,
   signal: AbortSignal,
   controller: AbortController,
   checksum: NodeJS.ReadWriteStream,
@@ -260,7 +302,7 @@ async function streamToStorage(
   const body = new PassThrough({ highWaterMark: 1024 * 1024 });
   const dumped = progressMeter(options.logger, "dump");
   const produce = pipeline(
-    [dumpSource(output), dumped.meter, createGzip({ level: options.compressionLevel ?? 6 }), ...encryptionStage(options), checksum, body],
+    [dumpSource(output), dumped.meter, ...compressionStage(compression), ...encryptionStage(options), checksum, body],
     {
       signal,
     },
@@ -274,6 +316,7 @@ async function fileToStorage(
   key: string,
   storage: Storage,
   options: BackupOptions,
+  compression: ManifestCompression,
   signal: AbortSignal,
   workDirectory: string,
   controller: AbortController,
@@ -286,7 +329,7 @@ async function fileToStorage(
       [
         dumpSource(output),
         dumped.meter,
-        createGzip({ level: options.compressionLevel ?? 6 }),
+        ...compressionStage(compression),
         ...encryptionStage(options),
         checksum,
         createWriteStream(file, { mode: 0o600 }),
