@@ -181,23 +181,24 @@ describe("PostgreSQL, encrypted with age", () => {
   });
 
   it("the passphrase and the identity variables never reach the dump tool's environment", async () => {
-    // A pg_dump first on PATH that writes down the environment and the arguments it was given.
+    // A pg_dump first on PATH that writes down the environment it was given, whatever it is asked
+    // (the driver may ask its version before it dumps), and then fails.
     const bin = join(workDirectory, "bin");
     const written = join(workDirectory, "pg_dump-environment.json");
     await mkdir(bin, { recursive: true });
     await writeFile(
       join(bin, "pg_dump"),
-      `#!${process.execPath}\nrequire("node:fs").writeFileSync(${JSON.stringify(written)}, JSON.stringify({ env: process.env, argv: process.argv }));\nprocess.exit(1);\n`,
+      `#!${process.execPath}\nrequire("node:fs").writeFileSync(${JSON.stringify(written)}, JSON.stringify(process.env));\nprocess.exit(1);\n`,
     );
     await chmod(join(bin, "pg_dump"), 0o755);
-    const result = await runCli(["backup", sourceUrl, join(workDirectory, "pg-inherited")], {
+    const result = await runCli(["backup", sourceUrl, join(workDirectory, "pg-inherited"), "--debug"], {
       PATH: `${bin}:${process.env.PATH ?? ""}`,
       HOARD_ENCRYPTION_PASSPHRASE: "secret-passphrase-value",
       HOARD_AGE_IDENTITY: alice.identity,
     });
-    expect(result.code).toBe(1);
+    expect(result.stderr).not.toContain("secret-passphrase-value");
     const seen = await readFile(written, "utf8");
-    expect(JSON.parse(seen).env.PATH).toContain(bin);
+    expect(JSON.parse(seen).PATH).toContain(bin);
     expect(seen).not.toContain("secret-passphrase-value");
     expect(seen).not.toContain(alice.identity);
     expect(seen).not.toContain("HOARD_ENCRYPTION_PASSPHRASE");
