@@ -47,8 +47,10 @@ RUN echo '{"name":"hoard-image","private":true}' > package.json \
 FROM ${NODE_IMAGE} AS runtime
 # PostgreSQL client majors from the PostgreSQL project's apt repository (its signing key ships in
 # Debian's postgresql-common): hoard picks the pg_dump that matches the server's major. With
-# POSTGRESQL_CLIENT_MAJORS="" only Debian's own postgresql-client is installed. npm, corepack and
-# yarn are removed: hoard does not need them to run (a smaller image, less to patch).
+# POSTGRESQL_CLIENT_MAJORS="" only Debian's own postgresql-client is installed (17 on Debian 13: its
+# dumps do not restore into PostgreSQL 16 and older). The apt caches go (the base image may not clean
+# them itself). npm, corepack and yarn are removed: hoard does not need them to run, so there is
+# less to patch and to exploit (they stay in the base image's layer: no size is saved).
 ARG POSTGRESQL_CLIENT_MAJORS="18 17 16 15 14"
 RUN set -eu \
  && apt-get update \
@@ -60,7 +62,8 @@ RUN set -eu \
       postgresql_clients=postgresql-client; \
     fi \
  && apt-get install --yes --no-install-recommends tini mariadb-client sqlite3 ${postgresql_clients} \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack /opt/yarn-* \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg \
  && groupadd --gid 10001 hoard \

@@ -155,7 +155,8 @@ describe("the Dockerfile", () => {
     expect(run).toContain("postgresql-client-%s");
     expect(run).toContain("postgresql_clients=postgresql-client;");
     expect(args(runtime).find((arg) => arg.startsWith("POSTGRESQL_CLIENT_MAJORS="))).toMatch(/"(1[4-9] ?)+"/);
-    expect(run).toContain("rm -rf /var/lib/apt/lists/*");
+    expect(run).toContain("apt-get clean");
+    expect(run).toContain("rm -rf /var/lib/apt/lists/* /var/cache/apt/*");
     const copies = runtime.instructions.filter((instruction) => instruction.keyword === "COPY").map(copyParts);
     expect(copies).toContainEqual({
       from: "mongo-tools-build",
