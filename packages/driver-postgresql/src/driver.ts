@@ -1,6 +1,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { PassThrough, pipeline as pipeStreams, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   type ArchiveCheck,
@@ -17,10 +18,10 @@ import {
   type DriverSettingsBag,
   type DumpCheck,
   describeFound,
+  log,
   peekStream,
   redactUrl,
   removeWhenClosed,
-  requireExecutable,
   runTool,
   runToolWithInput,
   startTool,
@@ -29,24 +30,24 @@ import {
   targetNotEmptyError,
   toolOutput,
 } from "@hoard/core/plugin";
-import { connectTimeoutSeconds, parsePostgresUrl, toolEnvironment } from "./connection.js";
-import { clusterRestoreFailure, connectTimeoutFailure, explainPostgresFailure, type RestorePhase, restoreFailure } from "./errors.js";
 import {
-  inventoryQuery,
-  parseInventory,
-  quoteIdentifier,
-  quoteLiteral,
-  scriptScanner,
-  serverVersionQuery,
-  toolVersion,
-} from "./inspect.js";
+  chooseDumpClient,
+  chooseRestoreClient,
+  installedClients,
+  type PostgresClientTools,
+  parseServerVersion,
+  type RestoreClientChoice,
+  type ServerVersion,
+} from "./clients.js";
+import { connectTimeoutSeconds, parsePostgresUrl, toolEnvironment } from "./connection.js";
+import { archiveDumpedBy, type DumpedBy, needsSettingsFilter, scriptDumpedBy, settingsFilter, tarDumpedBy } from "./dump-origin.js";
+import { clusterRestoreFailure, connectTimeoutFailure, explainPostgresFailure, type RestorePhase, restoreFailure } from "./errors.js";
+import { inventoryQuery, parseInventory, quoteIdentifier, quoteLiteral, scriptScanner, serverVersionQuery } from "./inspect.js";
 import { optionsFromSettings, type PostgresDriverOptions } from "./options.js";
 import { otherDatabasesQuery, parseFound, userObjectsQuery } from "./target.js";
 
 /** What the first bytes of a dump say it is. */
 export type PostgresDumpFormat = "custom" | "tar" | "cluster-sql" | "sql";
-
-const installHint = "install the PostgreSQL client tools (Debian: postgresql-client) in a version at least as new as the server";
 
 /**
  * Recognises a dump by content: pg_dump's custom format starts with `PGDMP`, its tar format has a
@@ -83,7 +84,28 @@ export const customFormatCheck: DumpCheck = {
 export function createPostgresDriver(options: PostgresDriverOptions): Driver {
   const connection = parsePostgresUrl(options.url);
   const timeoutSeconds = connectTimeoutSeconds(options.connectTimeoutMs);
-  const tool = (name: string) => requireExecutable([options.binDirectory ? `${options.binDirectory}/${name}` : name], installHint);
+  let installed: Promise<PostgresClientTools[]> | undefined;
+  /** The installed client tools, newest first (looked for once per driver). */
+  const clients = (signal?: AbortSignal) => {
+    installed ??= installedClients(options.binDirectory, signal);
+    installed.catch(() => {
+      installed = undefined;
+    });
+    return installed;
+  };
+  /** The newest installed tool: psql for queries (it speaks to older and newer servers), pg_restore to read an archive. */
+  const newest = async (name: "psql" | "pg_restore", signal?: AbortSignal) => {
+    const [client] = await clients(signal);
+    if (!client) {
+      throw new HoardError(
+        "TOOL_NOT_FOUND",
+        options.binDirectory !== undefined
+          ? `postgresql: no pg_dump in ${options.binDirectory} (--pg-bin-dir)`
+          : "postgresql: the PostgreSQL client tools were not found on PATH or in /usr/lib/postgresql/*/bin: install them (Debian: postgresql-client) or give --pg-bin-dir",
+      );
+    }
+    return client.path(name);
+  };
   const toolOptions = (
     label: string,
     args: string[],
@@ -117,7 +139,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       sql,
     ];
     try {
-      return await runTool(await tool("psql"), toolOptions("psql", args, env, signal, logger));
+      return await runTool(await newest("psql", signal), toolOptions("psql", args, env, signal, logger));
     } catch (error) {
       throw unreachable(error);
     }
@@ -144,6 +166,33 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     }
   };
 
+  /**
+   * The server's version, asked with psql before a dump or a restore (to choose the tools). This
+   * is the first connection: its failure (a wrong password, a missing database) is said as
+   * hoard's, not as psql's, which the user did not ask to run.
+   */
+  const serverVersion = async (env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger): Promise<ServerVersion> => {
+    let output: string;
+    try {
+      output = await query(serverVersionQuery, env, signal, logger);
+    } catch (error) {
+      if (!HoardError.isInstance(error) || error.code !== "TOOL_FAILED") throw error;
+      const reason = error.message.replace(/^psql failed \([^)]*\):\s*/, "");
+      throw new HoardError("TOOL_FAILED", `postgresql: cannot ask the server its version: ${reason}`, {
+        cause: error,
+        detail: error.detail,
+      });
+    }
+    const [numeric = "", text = ""] = output.replaceAll("\x1e", "").split("\x1f\x1d");
+    return parseServerVersion(numeric, text);
+  };
+
+  /** The pg_dump for this server: its major, else the nearest newer one; TOOL_NOT_FOUND naming the version needed. */
+  const dumpClient = async (env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger) => {
+    const server = await serverVersion(env, signal, logger);
+    return { server, client: chooseDumpClient(await clients(signal), server, options.binDirectory) };
+  };
+
   /** `--dbname=` of the server's maintenance database, where a scratch database is created and dropped. */
   const maintenance = (() => {
     const url = new URL(connection.connectionString);
@@ -159,13 +208,8 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     atomicRestore: true,
 
     async describe({ signal, logger, workDirectory }: InspectContext) {
-      const version = await withEnvironment(workDirectory, (env) => query(serverVersionQuery, env, signal, logger));
-      const dumpTool = await tool("pg_dump");
-      const tooled = await runTool(dumpTool, toolOptions("pg_dump", ["--version"], {}, signal, logger));
-      return {
-        server: { product: "PostgreSQL", version: toolVersion(version.replaceAll("\x1e", "")) },
-        tool: { name: "pg_dump", version: toolVersion(tooled) },
-      };
+      const { server, client } = await withEnvironment(workDirectory, (env) => dumpClient(env, signal, logger));
+      return { server: { product: "PostgreSQL", version: server.text }, tool: { name: "pg_dump", version: client.version } };
     },
 
     async inventory({ signal, logger, workDirectory, exactCounts }: InspectContext) {
@@ -178,19 +222,24 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       const scanner = scriptScanner();
       if (input.kind === "directory") {
         await runScript(
-          await tool("pg_restore"),
+          await newest("pg_restore", signal),
           toolOptions("pg_restore", ["--format=directory", "--file=-", input.path], {}, signal, logger),
           undefined,
           scanner.sink,
         );
         return withFormat("directory format", scanner.result());
       }
-      const peeked = await peekStream(input.stream, 512);
+      const peeked = await peekStream(input.stream, headBytes);
       if (peeked.head.length === 0) throw new HoardError("CORRUPT_ARCHIVE", "postgresql: the archive is empty");
       const format = detectDumpFormat(peeked.head);
       if (format === "custom" || format === "tar") {
         // pg_restore turns the whole archive into the script it would run: every entry and every block of data is read.
-        await runScript(await tool("pg_restore"), toolOptions("pg_restore", ["--file=-"], {}, signal, logger), peeked.stream, scanner.sink);
+        await runScript(
+          await newest("pg_restore", signal),
+          toolOptions("pg_restore", ["--file=-"], {}, signal, logger),
+          peeked.stream,
+          scanner.sink,
+        );
       } else {
         await pipeline(peeked.stream, scanner.sink, { signal });
       }
@@ -227,10 +276,17 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       const args = ["--format=custom", "--compress=0", "--no-password", ...(options.dumpOptions ?? []), dbname];
       let output: Readable;
       try {
-        output = toolOutput(await tool("pg_dump"), toolOptions("pg_dump", args, environment.env, signal, logger));
+        // Before anything runs: a server newer than every installed pg_dump fails here, with the version needed.
+        const { server, client } = await dumpClient(environment.env, signal, logger);
+        log(
+          logger ?? options.logger,
+          "debug",
+          `postgresql: pg_dump ${client.version} from ${client.directory} for PostgreSQL ${server.text}`,
+        );
+        output = toolOutput(client.path("pg_dump"), toolOptions("pg_dump", args, environment.env, signal, logger));
       } catch (error) {
         await environment.remove();
-        throw error;
+        throw unreachable(error);
       }
       const checked = checkDumpOutput(output, customFormatCheck, unreachable);
       removeWhenClosed(checked, environment, logger ?? options.logger, "the temporary service file");
@@ -245,46 +301,76 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       let stream: Readable | undefined = input.kind === "stream" ? input.stream : undefined;
       /** What a failure leaves: nothing yet, one transaction's worth (rolled back), or a cluster script's partial work. */
       let phase: RestorePhase = "checking";
-      try {
-        if (input.kind === "directory") {
-          if (!replace) await checkEmpty(false, env, signal, logger);
-          const args = [
-            "--format=directory",
-            "--no-password",
-            "--exit-on-error",
-            "--single-transaction",
-            ...clean,
-            ...extra,
-            dbname,
-            input.path,
-          ];
-          phase = "transaction";
-          await runTool(await tool("pg_restore"), toolOptions("pg_restore", args, env, signal, logger));
+      /** pg_restore into the server: straight, or (tools newer than the server) its script through the settings filter into psql. */
+      const runRestore = async (choice: RestoreClientChoice, server: ServerVersion, formatArgs: string[], from: Readable | string) => {
+        const { client } = choice;
+        const source = typeof from === "string" ? [from] : [];
+        const input = typeof from === "string" ? undefined : from;
+        phase = "transaction";
+        if (!choice.newerThanServer) {
+          const args = ["--no-password", "--exit-on-error", "--single-transaction", ...formatArgs, ...clean, ...extra, dbname, ...source];
+          const restoreOptions = toolOptions("pg_restore", args, env, signal, logger);
+          if (input) await runToolWithInput(client.path("pg_restore"), restoreOptions, input);
+          else await runTool(client.path("pg_restore"), restoreOptions);
           return;
         }
-        const peeked = await peekStream(input.stream, 512);
+        log(
+          logger ?? options.logger,
+          "info",
+          `postgresql: pg_restore ${client.version} is newer than the server (PostgreSQL ${server.text}): its script runs through psql in one transaction, without the settings PostgreSQL ${server.major} does not know`,
+        );
+        const script = scriptOutput(
+          client.path("pg_restore"),
+          toolOptions("pg_restore", ["--file=-", "--exit-on-error", ...formatArgs, ...clean, ...extra, ...source], {}, signal, logger),
+          input,
+        );
+        await runToolWithInput(
+          client.path("psql"),
+          toolOptions("psql", [...psqlScriptArgs, "--single-transaction", dbname], env, signal, logger),
+          filtered(script, server.major, logger),
+        );
+      };
+      try {
+        const server = await serverVersion(env, signal, logger);
+        const installedTools = await clients(signal);
+        if (input.kind === "directory") {
+          const dumpedBy = archiveDumpedBy(await readHead(join(input.path, "toc.dat")));
+          if (!replace) await checkEmpty(false, env, signal, logger);
+          const choice = chooseRestoreClient(installedTools, server, dumpedBy, options.binDirectory);
+          await runRestore(choice, server, ["--format=directory"], input.path);
+          return;
+        }
+        const peeked = await peekStream(input.stream, headBytes);
         stream = peeked.stream;
         if (peeked.head.length === 0) throw new HoardError("CORRUPT_ARCHIVE", "the backup is empty: nothing to restore");
         const format = detectDumpFormat(peeked.head);
+        const dumpedBy: DumpedBy | undefined =
+          format === "custom" ? archiveDumpedBy(peeked.head) : format === "tar" ? tarDumpedBy(peeked.head) : scriptDumpedBy(peeked.head);
         if (!replace) await checkEmpty(format === "cluster-sql", env, signal, logger);
         if (signal?.aborted) throw new HoardError("ABORTED", "postgresql: restore aborted before it started");
         if (format === "custom" || format === "tar") {
-          const args = ["--no-password", "--exit-on-error", "--single-transaction", ...clean, ...extra, dbname];
+          const choice = chooseRestoreClient(installedTools, server, dumpedBy, options.binDirectory);
+          await runRestore(choice, server, [], stream);
+          return;
+        }
+        // A script: psql of any version runs it; the newest knows the most of pg_dump's meta-commands (\restrict).
+        const psql = await newest("psql", signal);
+        if (format === "sql") {
           phase = "transaction";
-          await runToolWithInput(await tool("pg_restore"), toolOptions("pg_restore", args, env, signal, logger), stream);
-        } else if (format === "sql") {
-          const args = ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction", ...extra, dbname];
-          phase = "transaction";
-          await runToolWithInput(await tool("psql"), toolOptions("psql", args, env, signal, logger), stream);
+          await runToolWithInput(
+            psql,
+            toolOptions("psql", [...psqlScriptArgs, "--single-transaction", ...extra, dbname], env, signal, logger),
+            filtered(stream, server.major, logger),
+          );
         } else {
           // A cluster script cannot run in one transaction: read it to its end first, so a damaged or
           // truncated input fails before psql runs any of it.
           stream = await spooled(stream, workDirectory, signal);
           phase = "cluster";
           await restoreCluster(
-            await tool("psql"),
+            psql,
             toolOptions("psql", ["--no-password", "--no-psqlrc", "--quiet", ...extra, dbname], env, signal, logger),
-            stream,
+            filtered(stream, server.major, logger),
           );
         }
       } catch (error) {
@@ -295,6 +381,82 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       }
     },
   };
+}
+
+/** How much of a dump is looked at before a restore: its format, and the pg_dump that wrote it (a tar's toc.dat header follows its first 512 bytes). */
+const headBytes = 2048;
+
+const psqlScriptArgs = ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"];
+
+/** The first bytes of a file (a directory dump's toc.dat). */
+async function readHead(path: string): Promise<Buffer> {
+  const file = await open(path, "r").catch((error: unknown) => {
+    throw new HoardError("CORRUPT_ARCHIVE", `postgresql: the directory dump has no readable toc.dat (${String(error)})`, { cause: error });
+  });
+  try {
+    const buffer = Buffer.alloc(headBytes);
+    const { bytesRead } = await file.read(buffer, 0, headBytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * A script for a server of `serverMajor`: without the settings it does not know (see
+ * settingsFilter), or the stream as it is when it knows them all. A failure of the script fails
+ * the filtered stream, so psql is killed before it sees the end of its input.
+ */
+function filtered(script: Readable, serverMajor: number, logger: Logger | undefined): Readable {
+  if (!needsSettingsFilter(serverMajor)) return script;
+  const filter = settingsFilter(serverMajor, (line) =>
+    log(logger, "info", `postgresql: left out "${line}": PostgreSQL ${serverMajor} does not know this setting`),
+  );
+  return pipeStreams(script, filter, () => {});
+}
+
+/**
+ * pg_restore writing its script (`--file=-`) with `input` (or none, for a directory) on stdin: a
+ * stream that ends only after pg_restore exited 0, and fails otherwise (or when the input fails),
+ * so psql never commits half a script. Destroying it kills pg_restore.
+ */
+function scriptOutput(executable: string, options: ToolOptions, input: Readable | undefined): Readable {
+  const tool = startTool(executable, options, input ? "pipe" : "ignore");
+  const output = new PassThrough();
+  output.on("error", () => {});
+  const stdout = tool.child.stdout;
+  if (!stdout) throw new HoardError("INTERNAL", "pg_restore: no stdout");
+  const stdoutEnded = new Promise<void>((resolve) => stdout.once("end", resolve));
+  stdout.pipe(output, { end: false });
+  let fed: Promise<void> = Promise.resolve();
+  if (input && tool.child.stdin) {
+    const stdin = tool.child.stdin;
+    stdin.on("error", () => {});
+    fed = pipeline(input, stdin).catch((error: unknown) => {
+      // A tar archive's end-of-archive padding is left unread (see runScript): the exit status decides.
+      if ((error as NodeJS.ErrnoException).code === "EPIPE") return;
+      tool.kill();
+      throw error;
+    });
+  }
+  Promise.all([fed, tool.exited, stdoutEnded]).then(
+    () => output.end(),
+    async (error: unknown) => {
+      // The input's failure (a damaged download or decompression) is why the tool died.
+      const inputError = await fed.then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      output.destroy((inputError ?? error) as Error);
+    },
+  );
+  output.on("close", () => {
+    if (!output.writableFinished) {
+      tool.kill();
+      input?.destroy();
+    }
+  });
+  return output;
 }
 
 /** The stream written to a private file in `directory`, and read back from it. */
@@ -328,6 +490,9 @@ async function runScript(
     const stdin = tool.child.stdin;
     stdin.on("error", () => {});
     fed = pipeline(input, stdin).catch((error: unknown) => {
+      // pg_restore reading a tar archive stops at its last member and exits 0 without reading the
+      // end-of-archive padding: its exit status, not the closed pipe, says whether it read it all.
+      if ((error as NodeJS.ErrnoException).code === "EPIPE") return;
       tool.kill();
       throw error;
     });

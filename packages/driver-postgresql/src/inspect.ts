@@ -2,8 +2,8 @@ import { Writable } from "node:stream";
 import type { ArchiveCheck, Inventory, InventoryItem } from "@hoard/core";
 import { HoardError } from "@hoard/core";
 
-/** The server's version, e.g. `15.19` (from `15.19 (Debian 15.19-1.pgdg120+1)`). */
-export const serverVersionQuery = "SELECT current_setting('server_version')";
+/** The server's version: `server_version_num` (150019) and `server_version` (`15.19 (Debian 15.19-1.pgdg120+1)`). */
+export const serverVersionQuery = "SELECT current_setting('server_version_num'), current_setting('server_version')";
 
 /** `pg_dump (PostgreSQL) 15.19` -> `15.19`. */
 export function toolVersion(output: string): string {

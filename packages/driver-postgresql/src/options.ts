@@ -16,7 +16,13 @@ export interface PostgresDriverOptions {
   dumpOptions?: string[];
   /** Extra pg_restore or psql arguments, e.g. `["--no-owner", "--no-acl"]` for pg_restore. */
   restoreOptions?: string[];
-  /** Directory holding pg_dump, pg_restore and psql, when they are not on PATH. */
+  /**
+   * Directory holding the pg_dump, pg_restore and psql to use (`--pg-bin-dir`), and no others.
+   * Without it, hoard asks the server its version and picks from the installed tools (each
+   * directory of PATH, `/usr/lib/postgresql/<major>/bin`, `/usr/pgsql-<major>/bin`): for a dump,
+   * the server's own major, else the nearest newer one (pg_dump refuses newer servers); for a
+   * restore, one that reads the archive, preferring the server's major.
+   */
   binDirectory?: string;
   /**
    * How long the tools wait for the server to accept a connection and answer, in milliseconds
@@ -30,6 +36,7 @@ export interface PostgresDriverOptions {
 
 /** The driver's options for a URL and a settings bag (the registry's and the CLI's way in). */
 export function optionsFromSettings(url: string, bag: DriverSettingsBag = {}): PostgresDriverOptions {
-  const { common } = readDriverSettings(settings, bag);
-  return { url, ...common };
+  const { common, values } = readDriverSettings(settings, bag);
+  const binDirectory = values.pgBinDir as string | undefined;
+  return { url, ...common, ...(binDirectory !== undefined && { binDirectory }) };
 }

@@ -1,8 +1,14 @@
 import { defineSettings } from "@hoard/core/plugin";
 
 /**
- * The PostgreSQL driver's settings. It has none of its own yet: it takes the common driver
- * settings (dump and restore options, `connectTimeoutMs` from `--timeout`), and everything else
- * goes in the URL (`?sslmode=`, `?connect_timeout=`, ...).
+ * The PostgreSQL driver's settings, besides the common ones (dump and restore options,
+ * `connectTimeoutMs` from `--timeout`); everything else goes in the URL (`?sslmode=`,
+ * `?connect_timeout=`, ...).
  */
-export const settings = defineSettings("postgresql", "PostgreSQL", []);
+export const settings = defineSettings("postgresql", "PostgreSQL", [
+  {
+    name: "pgBinDir",
+    kind: "string",
+    help: "directory of the pg_dump, pg_restore and psql to use (default: the installed ones that match the server, from PATH and /usr/lib/postgresql/<major>/bin)",
+  },
+]);

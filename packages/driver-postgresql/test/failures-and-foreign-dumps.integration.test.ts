@@ -141,7 +141,7 @@ describe("failures leave nothing that looks like a backup", () => {
     );
     expect(isHoardError(error, "TOOL_FAILED")).toBe(true);
     expect((error as Error).message).toMatch(
-      /^pg_dump failed \(exit code 1\): authentication failed: check the user and password in the URL/,
+      /^postgresql: cannot ask the server its version: authentication failed: check the user and password in the URL/,
     );
     expect((error as Error).message).not.toContain("wrong password");
     expect(await storedKeys()).toEqual(before);
@@ -155,7 +155,7 @@ describe("failures leave nothing that looks like a backup", () => {
       prefix: "missing",
       mode: "file",
     }).catch((caught: unknown) => caught);
-    expect((error as Error).message).toBe('pg_dump failed (exit code 1): database "hoard_never_created" does not exist');
+    expect((error as Error).message).toBe('postgresql: cannot ask the server its version: database "hoard_never_created" does not exist');
     expect(await storedKeys()).toEqual(before);
   });
 

@@ -1,0 +1,165 @@
+import { Transform, type TransformCallback } from "node:stream";
+import { majorOfVersion } from "./clients.js";
+import { toolVersion } from "./inspect.js";
+
+/** The pg_dump that wrote a dump, as far as its first bytes tell. */
+export interface DumpedBy {
+  /** e.g. `15.19` */
+  version: string;
+  major: number;
+}
+
+/**
+ * The pg_dump version recorded in an archive's header (custom format; the `toc.dat` of the tar
+ * and directory formats): `PGDMP`, the archive version, int and offset sizes, the format, the
+ * compression (a byte from archive version 1.15, an int before), seven ints of the time, then
+ * the database name, the server's version and pg_dump's version as length-prefixed strings.
+ * Undefined when the header is cut short or not one.
+ */
+export function archiveDumpedBy(head: Buffer): DumpedBy | undefined {
+  if (head.subarray(0, 5).toString("latin1") !== "PGDMP") return undefined;
+  const [major = 0, minor = 0] = [head[5], head[6]];
+  let offset = major > 1 || minor > 0 ? 8 : 5;
+  const intSize = head[offset];
+  if (intSize === undefined || intSize < 1 || intSize > 8) return undefined;
+  offset += 3; // intSize, offSize, format
+  const readInt = (): number | undefined => {
+    if (offset + 1 + intSize > head.length) return undefined;
+    const negative = head[offset] !== 0;
+    let value = 0;
+    for (let index = 0; index < intSize; index += 1) value += (head[offset + 1 + index] ?? 0) * 2 ** (8 * index);
+    offset += 1 + intSize;
+    return negative ? -value : value;
+  };
+  const readString = (): string | undefined => {
+    const length = readInt();
+    if (length === undefined) return undefined;
+    if (length < 0) return "";
+    if (offset + length > head.length) return undefined;
+    const text = head.subarray(offset, offset + length).toString("utf8");
+    offset += length;
+    return text;
+  };
+  if (major > 1 || (major === 1 && minor >= 15)) offset += 1;
+  else if (readInt() === undefined) return undefined;
+  for (let field = 0; field < 7; field += 1) if (readInt() === undefined) return undefined;
+  if (readString() === undefined || readString() === undefined) return undefined;
+  const dumpedBy = readString();
+  if (!dumpedBy) return undefined;
+  const version = toolVersion(dumpedBy);
+  return { version, major: majorOfVersion(version) };
+}
+
+/** A tar-format dump: its first member is `toc.dat`, whose data starts after the 512-byte member header. */
+export function tarDumpedBy(head: Buffer): DumpedBy | undefined {
+  return archiveDumpedBy(head.subarray(512));
+}
+
+/** A plain SQL script: pg_dump writes `-- Dumped by pg_dump version 15.19 (...)` near its top. */
+export function scriptDumpedBy(head: Buffer): DumpedBy | undefined {
+  const line = /^-- Dumped by pg_dump(?:all)? version (\S+)/m.exec(head.toString("utf8"))?.[1];
+  if (!line) return undefined;
+  const version = toolVersion(line);
+  return { version, major: majorOfVersion(version) };
+}
+
+/**
+ * Run-time parameters that pg_dump and pg_restore set at the top of a script (and after each
+ * `\connect` of a cluster script), with the first major that knows them: an older server rejects
+ * `SET transaction_timeout = 0` ("unrecognized configuration parameter"), and in one transaction
+ * that fails the whole restore.
+ */
+export const settingsIntroducedIn: Readonly<Record<string, number>> = {
+  row_security: 9.5,
+  idle_in_transaction_session_timeout: 9.6,
+  default_table_access_method: 12,
+  transaction_timeout: 17,
+};
+
+/** True when a server of `major` would reject one of {@link settingsIntroducedIn}. */
+export function needsSettingsFilter(major: number): boolean {
+  return Object.values(settingsIntroducedIn).some((introduced) => introduced > major);
+}
+
+/** How much of a line is looked at: the settings lines are short; a line of data may be huge. */
+const keptLineBytes = 256;
+
+/**
+ * Drops, from a script of pg_dump or pg_restore, the `SET <parameter> = ...;` lines of
+ * {@link settingsIntroducedIn} that a server of `serverMajor` does not know. Only in the script's
+ * preludes (from its start, and after each `\connect`, while the lines are blank, comments, SET,
+ * `SELECT pg_catalog.set_config(...)` or psql's `\restrict`/`\connect`): never inside a
+ * function's body or a table's data, whatever they hold. Streams with bounded memory: at most
+ * {@link keptLineBytes} of a line are held.
+ */
+export function settingsFilter(serverMajor: number, onDropped?: (line: string) => void): Transform {
+  const rejected = new Set(Object.entries(settingsIntroducedIn).flatMap(([name, major]) => (major > serverMajor ? [name] : [])));
+  let inPrelude = true;
+  /** The start of the current line, while it may still be a prelude line; undefined once it was passed on. */
+  let pending: Buffer[] | undefined = [];
+  let pendingBytes = 0;
+  const decide = (line: string): "drop" | "keep" => {
+    const text = line.replace(/\r$/, "");
+    if (text.startsWith("\\connect")) {
+      inPrelude = true;
+      return "keep";
+    }
+    if (!inPrelude) return "keep";
+    const set = /^SET\s+([a-z_]+)\s*(=|TO)\s*.*;\s*$/i.exec(text);
+    if (set && rejected.has((set[1] ?? "").toLowerCase())) return "drop";
+    if (
+      !(
+        set ||
+        text.trim() === "" ||
+        text.startsWith("--") ||
+        /^SELECT pg_catalog\.set_config\(/.test(text) ||
+        /^\\(un)?restrict\b/.test(text)
+      )
+    ) {
+      inPrelude = false;
+    }
+    return "keep";
+  };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done: TransformCallback) {
+      let start = 0;
+      const out: Buffer[] = [];
+      while (start < chunk.length) {
+        const newline = chunk.indexOf(10, start);
+        const end = newline < 0 ? chunk.length : newline + 1;
+        const piece = chunk.subarray(start, end);
+        start = end;
+        if (pending === undefined) {
+          // A long line already passed on: pass the rest of it on.
+          out.push(piece);
+        } else {
+          pending.push(piece);
+          pendingBytes += piece.length;
+          if (newline >= 0) {
+            const line = Buffer.concat(pending);
+            if (decide(line.subarray(0, line.length - 1).toString("utf8")) === "drop") onDropped?.(line.toString("utf8").trim());
+            else out.push(line);
+          } else if (pendingBytes > keptLineBytes) {
+            const head = Buffer.concat(pending);
+            decide(head.toString("utf8"));
+            out.push(head);
+            pending = undefined;
+            continue;
+          }
+        }
+        if (newline >= 0) {
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      done(null, out.length > 0 ? Buffer.concat(out) : undefined);
+    },
+    flush(done: TransformCallback) {
+      if (pending && pendingBytes > 0) {
+        const line = Buffer.concat(pending);
+        if (decide(line.toString("utf8")) === "keep") this.push(line);
+      }
+      done();
+    },
+  });
+}

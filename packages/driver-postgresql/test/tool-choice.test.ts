@@ -1,0 +1,132 @@
+import { execFileSync } from "node:child_process";
+import { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import { describe, expect, inject, it } from "vitest";
+import { chooseDumpClient, chooseRestoreClient, majorOfVersion, type PostgresClientTools, parseServerVersion } from "../src/clients.ts";
+import { archiveDumpedBy, scriptDumpedBy, settingsFilter, tarDumpedBy } from "../src/dump-origin.ts";
+
+/** Installed tools as a list (pure logic: which one is chosen); the integration test runs the real ones. */
+const tools = (...versions: string[]): PostgresClientTools[] =>
+  versions.map((version) => ({
+    directory: `/usr/lib/postgresql/${majorOfVersion(version)}/bin`,
+    version,
+    major: majorOfVersion(version),
+    path: (name) => `/usr/lib/postgresql/${majorOfVersion(version)}/bin/${name}`,
+  }));
+
+describe("choosing the client tools", () => {
+  it("reads versions as PostgreSQL numbers them", () => {
+    expect(majorOfVersion("15.19")).toBe(15);
+    expect(majorOfVersion("9.6.24")).toBe(9.6);
+    expect(majorOfVersion("18beta1")).toBe(18);
+    expect(parseServerVersion("170002", "17.2 (Debian 17.2-1.pgdg120+1)")).toEqual({ text: "17.2", major: 17 });
+    expect(parseServerVersion("90624", "9.6.24")).toEqual({ text: "9.6.24", major: 9.6 });
+  });
+
+  it("dumps with the server's major, else the nearest newer one, and names the version needed when none fits", () => {
+    const installed = tools("18.1", "17.6", "15.19");
+    expect(chooseDumpClient(installed, { text: "15.4", major: 15 }).version).toBe("15.19");
+    expect(chooseDumpClient(installed, { text: "16.2", major: 16 }).version).toBe("17.6");
+    expect(chooseDumpClient(installed, { text: "14.1", major: 14 }).version).toBe("15.19");
+    expect(() => chooseDumpClient(tools("15.19"), { text: "17.2", major: 17 })).toThrow(
+      "postgresql: the server is PostgreSQL 17.2; pg_dump 15.19 is the newest installed and cannot dump it: install postgresql-client-17 or give --pg-bin-dir",
+    );
+    expect(() => chooseDumpClient([], { text: "17.2", major: 17 })).toThrow(/pg_dump not found/);
+  });
+
+  it("restores with tools that read the archive: the server's major, else newer (through the filter), else older", () => {
+    const installed = tools("17.6", "15.19");
+    const dumpedBy15 = { version: "15.19", major: 15 };
+    expect(chooseRestoreClient(installed, { text: "15.4", major: 15 }, dumpedBy15)).toMatchObject({
+      client: { version: "15.19" },
+      newerThanServer: false,
+    });
+    expect(chooseRestoreClient(installed, { text: "14.1", major: 14 }, dumpedBy15)).toMatchObject({
+      client: { version: "15.19" },
+      newerThanServer: true,
+    });
+    expect(chooseRestoreClient(tools("15.19"), { text: "17.2", major: 17 }, dumpedBy15)).toMatchObject({
+      client: { version: "15.19" },
+      newerThanServer: false,
+    });
+    expect(chooseRestoreClient(installed, { text: "16.1", major: 16 }, { version: "17.6", major: 17 })).toMatchObject({
+      client: { version: "17.6" },
+      newerThanServer: true,
+    });
+    expect(() => chooseRestoreClient(tools("15.19"), { text: "17.2", major: 17 }, { version: "17.2", major: 17 })).toThrow(
+      "postgresql: the backup was written by pg_dump 17.2; pg_restore 15.19 is the newest installed and cannot read it: install postgresql-client-17 or give --pg-bin-dir",
+    );
+  });
+});
+
+describe("the pg_dump that wrote a dump", () => {
+  const url = inject("postgres").url;
+  const dump = (format: string) => execFileSync("pg_dump", [`--format=${format}`, "--schema-only", `--dbname=${url}`]);
+  const installed = /\(PostgreSQL\) (\d+\.\d+)/.exec(execFileSync("pg_dump", ["--version"]).toString())?.[1];
+
+  it("is read from the custom and tar headers and the plain script", () => {
+    expect(installed).toMatch(/^\d+\.\d+$/);
+    const expected = { version: installed, major: majorOfVersion(installed as string) };
+    expect(archiveDumpedBy(dump("custom").subarray(0, 2048))).toEqual(expected);
+    expect(tarDumpedBy(dump("tar").subarray(0, 2048))).toEqual(expected);
+    expect(scriptDumpedBy(dump("plain").subarray(0, 2048))).toEqual(expected);
+    expect(archiveDumpedBy(dump("custom").subarray(0, 40))).toBeUndefined();
+    expect(archiveDumpedBy(Buffer.from("not a dump"))).toBeUndefined();
+  });
+});
+
+describe("the settings filter", () => {
+  const run = async (script: string, major: number, chunkSize = 7) => {
+    const chunks: Buffer[] = [];
+    const bytes = Buffer.from(script);
+    for (let offset = 0; offset < bytes.length; offset += chunkSize) chunks.push(bytes.subarray(offset, offset + chunkSize));
+    const dropped: string[] = [];
+    const output = await buffer(Readable.from(chunks).pipe(settingsFilter(major, (line) => dropped.push(line))));
+    return { output: output.toString(), dropped };
+  };
+  const prelude = [
+    "--",
+    "-- PostgreSQL database dump",
+    "--",
+    "\\restrict abc",
+    "SET statement_timeout = 0;",
+    "SET lock_timeout = 0;",
+    "SET idle_in_transaction_session_timeout = 0;",
+    "SET transaction_timeout = 0;",
+    "SELECT pg_catalog.set_config('search_path', '', false);",
+    "",
+  ].join("\n");
+  const body = [
+    "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$",
+    "SET transaction_timeout = 0;",
+    "$$;",
+    "COPY public.t (a) FROM stdin;",
+    "SET transaction_timeout = 0;",
+    `${"x".repeat(1000)}`,
+    "\\.",
+    "",
+  ].join("\n");
+
+  it("drops the settings an older server does not know from the prelude only, in any chunking", async () => {
+    for (const chunkSize of [1, 7, 64, 100_000]) {
+      const { output, dropped } = await run(prelude + body, 14, chunkSize);
+      expect(output).toBe(prelude.replace("SET transaction_timeout = 0;\n", "") + body);
+      expect(dropped).toEqual(["SET transaction_timeout = 0;"]);
+    }
+    expect((await run(prelude + body, 9.5)).dropped).toEqual([
+      "SET idle_in_transaction_session_timeout = 0;",
+      "SET transaction_timeout = 0;",
+    ]);
+  });
+
+  it("starts a prelude again after \\connect (cluster scripts), and keeps a script without a final line break whole", async () => {
+    const cluster = `${prelude}CREATE TABLE a ();\n\\connect other\n${prelude}CREATE TABLE b ();`;
+    const { output, dropped } = await run(cluster, 16);
+    expect(dropped).toHaveLength(2);
+    expect(output).toBe(cluster.replaceAll("SET transaction_timeout = 0;\n", ""));
+  });
+
+  it("passes everything on for a server that knows every setting", async () => {
+    expect((await run(prelude + body, 17)).output).toBe(prelude + body);
+  });
+});
