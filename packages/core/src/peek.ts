@@ -7,6 +7,10 @@ import { Readable } from "node:stream";
  * than `length` and has already ended.
  */
 export async function peekStream(stream: Readable, length: number): Promise<{ head: Buffer; stream: Readable }> {
+  // A stream that already failed emits no more events: waiting for one would never end.
+  if (stream.errored) throw stream.errored;
+  if (stream.readableEnded) return { head: Buffer.alloc(0), stream: Readable.from([]) };
+  if (stream.destroyed || stream.readableAborted) throw new Error("the stream was closed before it could be read");
   let ended = false;
   const chunks: Buffer[] = [];
   let size = 0;

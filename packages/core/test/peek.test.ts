@@ -105,4 +105,26 @@ describe("peekStream", () => {
     setTimeout(() => source.destroy(new Error("download failed")), 5);
     await expect(peeked).rejects.toThrow("download failed");
   });
+
+  it("rejects at once, with its error, a stream that failed before the peek (a decryptor that refused the key)", async () => {
+    const source = new PassThrough();
+    source.on("error", () => {});
+    source.destroy(new Error("wrong key"));
+    await new Promise((resolve) => setImmediate(resolve));
+    const outcome = await Promise.race([
+      peekStream(source, 100).then(
+        () => "resolved",
+        (error: Error) => error.message,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting after 1 s"), 1000)),
+    ]);
+    expect(outcome).toBe("wrong key");
+  });
+
+  it("rejects at once a stream that was closed before the peek", async () => {
+    const source = new PassThrough();
+    source.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(peekStream(source, 10)).rejects.toThrow("closed before it could be read");
+  });
 });
