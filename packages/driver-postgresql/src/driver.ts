@@ -208,7 +208,15 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     atomicRestore: true,
 
     async describe({ signal, logger, workDirectory }: InspectContext) {
-      const { server, client } = await withEnvironment(workDirectory, (env) => dumpClient(env, signal, logger));
+      const server = await withEnvironment(workDirectory, (env) => serverVersion(env, signal, logger));
+      const installedTools = await clients(signal);
+      let client: PostgresClientTools;
+      try {
+        client = chooseDumpClient(installedTools, server, options.binDirectory);
+      } catch {
+        // No pg_dump fits: the dump says so (once, as the backup's error), not a warning here too.
+        return { server: { product: "PostgreSQL", version: server.text } };
+      }
       return { server: { product: "PostgreSQL", version: server.text }, tool: { name: "pg_dump", version: client.version } };
     },
 

@@ -101,13 +101,18 @@ describe("pg_dump 15 with servers of other majors", () => {
   it("refuses a 17 server with the version needed, before anything is stored", async () => {
     const source = await server17.createDatabase();
     await psql(source, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
-    const failure = await failureOf(backupOf(source, "from-17"));
+    const logger = recordingLogger();
+    const failure = await failureOf(backupOf(source, "from-17", logger));
     expect(failure.code).toBe("TOOL_NOT_FOUND");
     expect(failure.message).toBe(
       `postgresql: the server is PostgreSQL 17.10; pg_dump ${await installedPgDump()} is the newest installed and cannot dump it: install postgresql-client-17 or give --pg-bin-dir`,
     );
     const stored = await readdir(join(storageDirectory, "from-17")).catch(() => []);
     expect(stored).toEqual([]);
+    // Said once, as the error: describe names the server and no pg_dump rather than warning the same.
+    expect(logger.messages).toEqual([]);
+    const described = await createPostgresDriver({ url: source }).describe?.({ workDirectory: storageDirectory });
+    expect(described).toEqual({ server: { product: "PostgreSQL", version: "17.10" } });
   });
 
   it("refuses a 17 server with --pg-bin-dir naming that directory", async () => {
