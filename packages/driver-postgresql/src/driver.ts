@@ -7,6 +7,7 @@ import {
   type ArchiveCheck,
   type Driver,
   type DumpContext,
+  type DumpOutput,
   HoardError,
   type InspectContext,
   type Logger,
@@ -193,6 +194,42 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     return { server, client: chooseDumpClient(await clients(signal), server, options.binDirectory) };
   };
 
+  /**
+   * `pg_dump --format=directory --jobs=N` into a directory of the work directory: the workers share
+   * the leader's snapshot, so the dump is as consistent as a single one, and each compresses its
+   * files (pg_dump's own choice: gzip, or what a `--dump-option=--compress=...` says). The whole
+   * dump is on local disk before core archives it (tar) on its way to storage.
+   */
+  const parallelDump = async (
+    jobs: number,
+    env: Record<string, string | undefined>,
+    workDirectory: string,
+    signal: AbortSignal | undefined,
+    logger: Logger | undefined,
+  ): Promise<DumpOutput> => {
+    const { server, client } = await dumpClient(env, signal, logger);
+    const directory = join(workDirectory, "postgresql-directory-dump");
+    log(
+      logger ?? options.logger,
+      "info",
+      `postgresql: pg_dump ${client.version} --format=directory --jobs=${jobs} of PostgreSQL ${server.text} into ${directory}: the whole dump is on local disk before it is stored`,
+    );
+    const args = ["--format=directory", `--jobs=${jobs}`, `--file=${directory}`, "--no-password", ...(options.dumpOptions ?? []), dbname];
+    try {
+      await runTool(client.path("pg_dump"), toolOptions("pg_dump", args, env, signal, logger));
+    } catch (error) {
+      throw unreachable(error);
+    }
+    const head = await readHead(join(directory, "toc.dat")).catch(() => Buffer.alloc(0));
+    if (!archiveDumpedBy(head)) {
+      throw new HoardError(
+        "TOOL_FAILED",
+        `pg_dump wrote no directory-format dump into ${directory} (does a --dump-option redirect it, e.g. --file, or change its format?)`,
+      );
+    }
+    return { kind: "directory", path: directory };
+  };
+
   /** `--dbname=` of the server's maintenance database, where a scratch database is created and dropped. */
   const maintenance = (() => {
     const url = new URL(connection.connectionString);
@@ -205,7 +242,8 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     url: redactUrl(options.url),
     extension: "dump",
     // Custom, tar, directory and plain SQL restores run in one transaction; a cluster script is read to its end before psql runs it.
-    atomicRestore: true,
+    // With jobs, pg_restore --jobs cannot run in one transaction.
+    atomicRestore: options.jobs === undefined,
 
     async describe({ signal, logger, workDirectory }: InspectContext) {
       const server = await withEnvironment(workDirectory, (env) => serverVersion(env, signal, logger));
@@ -279,8 +317,15 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       };
     },
 
-    async dump({ signal, logger, workDirectory }: DumpContext) {
+    async dump({ signal, logger, workDirectory }: DumpContext): Promise<DumpOutput> {
       const environment = await toolEnvironment(connection, timeoutSeconds, workDirectory);
+      if (options.jobs !== undefined) {
+        try {
+          return await parallelDump(options.jobs, environment.env, workDirectory, signal, logger);
+        } finally {
+          await environment.remove();
+        }
+      }
       const args = ["--format=custom", "--compress=0", "--no-password", ...(options.dumpOptions ?? []), dbname];
       let output: Readable;
       try {
@@ -315,6 +360,25 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         const source = typeof from === "string" ? [from] : [];
         const input = typeof from === "string" ? undefined : from;
         phase = "transaction";
+        const { jobs } = options;
+        if (jobs !== undefined && !input && !choice.newerThanServer) {
+          log(
+            logger ?? options.logger,
+            "info",
+            `postgresql: pg_restore --jobs=${jobs}: not in one transaction (pg_restore cannot run parallel jobs in one); a failure leaves ${connection.database} partially restored`,
+          );
+          phase = "parallel";
+          const args = ["--no-password", "--exit-on-error", `--jobs=${jobs}`, ...formatArgs, ...clean, ...extra, dbname, ...source];
+          await runTool(client.path("pg_restore"), toolOptions("pg_restore", args, env, signal, logger));
+          return;
+        }
+        if (jobs !== undefined) {
+          log(
+            logger ?? options.logger,
+            "info",
+            `postgresql: --pg-jobs is not used for this restore: ${input ? "pg_restore --jobs needs a directory or a file, and this backup is a stream" : `pg_restore ${client.version} is newer than the server, so its script runs through psql`}; it runs in one transaction`,
+          );
+        }
         if (!choice.newerThanServer) {
           const args = ["--no-password", "--exit-on-error", "--single-transaction", ...formatArgs, ...clean, ...extra, dbname, ...source];
           const restoreOptions = toolOptions("pg_restore", args, env, signal, logger);

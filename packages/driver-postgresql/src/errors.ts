@@ -38,7 +38,7 @@ export function connectTimeoutFailure(error: unknown, fallbackAddress: string, t
 }
 
 /** What a failed restore had done when it failed. */
-export type RestorePhase = "checking" | "transaction" | "cluster";
+export type RestorePhase = "checking" | "transaction" | "parallel" | "cluster";
 
 /**
  * Says what a failed restore left behind. Custom, tar, directory and plain SQL restores run in one
@@ -47,6 +47,17 @@ export type RestorePhase = "checking" | "transaction" | "cluster";
  */
 export function restoreFailure(error: unknown, database: string, phase: RestorePhase): unknown {
   if (!HoardError.isInstance(error) || phase === "cluster") return error;
+  if (phase === "parallel") {
+    const what = error.code === "ABORTED" ? `postgresql: restore into ${database} aborted` : error.message;
+    return new HoardError(
+      error.code,
+      `${what}; pg_restore --jobs does not run in one transaction, so ${database} may be partially restored`,
+      {
+        cause: error,
+        detail: error.detail,
+      },
+    );
+  }
   if (error.code === "ABORTED") {
     const message =
       phase === "transaction"

@@ -25,6 +25,14 @@ export interface PostgresDriverOptions {
    */
   binDirectory?: string;
   /**
+   * Parallel jobs (`--pg-jobs`, at least 2). A dump runs `pg_dump --format=directory --jobs=N`
+   * into the work directory (the whole dump, compressed per file by pg_dump, is on local disk
+   * before it is stored; the object is a `.dump.tar`), and a restore of a directory backup runs
+   * `pg_restore --jobs=N`, which cannot run in one transaction: a failure leaves the database
+   * partially restored. Without it: a single custom-format stream, restored in one transaction.
+   */
+  jobs?: number;
+  /**
    * How long the tools wait for the server to accept a connection and answer, in milliseconds
    * (PGCONNECT_TIMEOUT, whole seconds, at least 2). A host that never answers fails with
    * UNREACHABLE. A `connect_timeout` in the URL takes precedence.
@@ -38,5 +46,6 @@ export interface PostgresDriverOptions {
 export function optionsFromSettings(url: string, bag: DriverSettingsBag = {}): PostgresDriverOptions {
   const { common, values } = readDriverSettings(settings, bag);
   const binDirectory = values.pgBinDir as string | undefined;
-  return { url, ...common, ...(binDirectory !== undefined && { binDirectory }) };
+  const jobs = values.pgJobs as number | undefined;
+  return { url, ...common, ...(binDirectory !== undefined && { binDirectory }), ...(jobs !== undefined && { jobs }) };
 }
