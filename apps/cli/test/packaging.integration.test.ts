@@ -177,6 +177,8 @@ describe("the packed tarballs", () => {
       );
       expect(offending, `${name} ships ${offending.join(", ")}`).toEqual([]);
       expect(files, name).toContain("README.md");
+      expect(files, `${name} ships the license its manifest names`).toContain("LICENSE");
+      if (name === "@hoard/cli") expect(files, "the config file's JSON Schema is published").toContain("schema/hoard.schema.json");
       expect(
         files.some((file) => file.startsWith("dist/")),
         `${name} ships its build`,
