@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { Duplex, PassThrough, type Transform } from "node:stream";
+import { Duplex, PassThrough, type Transform, Writable } from "node:stream";
 import * as zlib from "node:zlib";
 import { createGunzip, createGzip } from "node:zlib";
 import unbzip2Stream from "unbzip2-stream";
@@ -104,9 +104,15 @@ const bzip2Programs = ["lbzip2", "bzip2"] as const;
 function bzip2Decompressor(): Transform | Duplex {
   const program = findProgram(bzip2Programs, process.env.PATH ?? "");
   if (program === undefined) return unbzip2Stream() as unknown as Transform;
-  return filterProgram(program, ["-d", "-c"], "CORRUPT_ARCHIVE", undefined, (stderr) =>
-    /not a bzip2 file/i.test(stderr) ? "not bzip2 data (bad magic number)" : undefined,
-  );
+  return filterProgram(program, ["-d", "-c"], "CORRUPT_ARCHIVE", undefined, explainBzip2);
+}
+
+/** bzip2's and lbzip2's many-line complaints, as one clause. */
+function explainBzip2(stderr: string): string | undefined {
+  if (/not a bzip2 file|bad magic/i.test(stderr)) return "not bzip2 data (bad magic number)";
+  if (/ends unexpectedly|unexpected end|truncated/i.test(stderr)) return "the compressed data ends unexpectedly (truncated)";
+  if (/integrity|CRC/i.test(stderr)) return "data integrity error (a CRC does not match: the data is damaged)";
+  return undefined;
 }
 
 /** The first of `names` that is an executable file on `path`. Synchronous: a decompressor is made synchronously (a few stat calls). */
@@ -173,15 +179,39 @@ function filterProgram(
   });
   const output = new PassThrough();
   child.stdout.pipe(output, { end: false });
-  const duplex = Duplex.from({ writable: child.stdin, readable: output });
+  // A program that finds its input damaged exits without reading the rest: writing more then fails
+  // with EPIPE, which must not stand for the reason. Its exit status (below) says what went wrong.
+  let inputRefused = false;
+  child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+    inputRefused = true;
+    if (error.code !== "EPIPE") duplex.destroy(error);
+  });
+  const input = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (inputRefused || child.stdin.write(chunk)) return callback();
+      const resume = () => {
+        child.stdin.off("drain", resume);
+        child.stdin.off("close", resume);
+        callback();
+      };
+      child.stdin.on("drain", resume);
+      child.stdin.on("close", resume);
+    },
+    final(callback) {
+      if (!inputRefused) child.stdin.end();
+      callback();
+    },
+  });
+  const duplex = Duplex.from({ writable: input, readable: output });
   child.on("error", (error: NodeJS.ErrnoException) => {
     duplex.destroy(error.code === "ENOENT" && missing ? new HoardError("UNSUPPORTED_FORMAT", missing) : error);
   });
   child.on("close", (code, signal) => {
-    if (code === 0) return output.end();
+    if (code === 0 && !inputRefused) return output.end();
+    if (code === 0) return duplex.destroy(new HoardError(failureCode, `${label} stopped reading its input before the end`));
     const status = code === null ? `killed by ${signal}` : `exit ${code}`;
-    const said = stderr.trim();
-    const reason = explain?.(said) ?? (said.startsWith(`${label}: `) ? said.slice(label.length + 2) : said || status);
+    const said = stderr.trim().split("\n")[0] ?? "";
+    const reason = explain?.(stderr) ?? (said.startsWith(`${label}: `) ? said.slice(label.length + 2) : said || status);
     duplex.destroy(new HoardError(failureCode, `${label}: ${reason}`));
   });
   duplex.on("close", () => {

@@ -273,6 +273,18 @@ describe.each([
     },
   );
 
+  it("names the damage, not the broken pipe, when the input is damaged early and the decoder stops reading", async () => {
+    const large = Buffer.concat(Array.from({ length: 4 }, () => dumpBytes(40_000)));
+    const compressed = Buffer.from(await programOutput(bzip2, ["-c", "-1"], large));
+    const early = Math.floor(compressed.length / 10);
+    compressed[early] = (compressed[early] as number) ^ 0x10;
+    await store("early-20260101000000.sql.bz2", compressed);
+    const error = await caught(restore({ driver: fakeDriver(), storage, key: "early-20260101000000.sql.bz2", temporaryDirectory }));
+    expect(isHoardError(error, "CORRUPT_ARCHIVE"), String(error)).toBe(true);
+    expect((error as Error).message).not.toMatch(/EPIPE/);
+    if (path === undefined) expect((error as Error).message).toMatch(/bzip2: data integrity error/);
+  });
+
   it("decodes concatenated streams (pbzip2 and lbzip2 write them)", async () => {
     const half = Math.floor(dump.length / 2);
     const joined = Buffer.concat([

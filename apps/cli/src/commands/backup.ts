@@ -1,4 +1,15 @@
-import { type BackupMode, type BackupResult, backup, driverPackages, HoardError, joinKey, schedule, validateCron } from "@hoard/core";
+import {
+  type BackupMode,
+  type BackupResult,
+  backup,
+  type CompressionFormat,
+  compressionLevels,
+  driverPackages,
+  HoardError,
+  joinKey,
+  schedule,
+  validateCron,
+} from "@hoard/core";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { integerOption, UsageError } from "../arguments.js";
 import {
@@ -25,11 +36,33 @@ interface BackupArguments extends GlobalArguments, StorageArguments, DatabaseUrl
   mode: BackupMode;
   cron?: string;
   dumpOption: string[];
-  compressionLevel: number;
+  compression: CompressionFormat;
+  compressionLevel?: number;
   verify: boolean;
 }
 
-const parseCompressionLevel = integerOption("compression-level", 0, 9);
+const parseCompressionLevel = integerOption("compression-level", 0);
+
+const compressionFormats: readonly CompressionFormat[] = ["gzip", "zstd", "none"];
+
+/** --compression: one of the formats (yargs' own `choices` message takes two lines). */
+function parseCompression(value: unknown): CompressionFormat {
+  const text = String(Array.isArray(value) ? value.at(-1) : value);
+  if (!compressionFormats.includes(text as CompressionFormat)) {
+    throw new UsageError(`invalid --compression "${text}": use gzip, zstd or none`);
+  }
+  return text as CompressionFormat;
+}
+
+/** The level, checked against the compression's range (gzip 0-9, zstd 1-19, none takes none). */
+function checkCompressionLevel(compression: CompressionFormat, level: number | undefined): void {
+  if (level === undefined) return;
+  if (compression === "none") throw new UsageError("--compression-level needs a compression: --compression none stores the dump as it is");
+  const { min, max } = compressionLevels[compression];
+  if (level < min || level > max) {
+    throw new UsageError(`invalid --compression-level "${level}" for ${compression}: use a whole number from ${min} to ${max}`);
+  }
+}
 
 function objectUrl(storageUrl: string, key: string): string {
   return `${storageUrl.replace(/\/+$/, "")}/${joinKey(key)}`;
@@ -86,13 +119,19 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
           default: [] as string[],
           describe: "argument passed to the dump tool (repeatable)",
         })
+        .option("compression", {
+          type: "string",
+          default: "gzip",
+          coerce: parseCompression,
+          describe: "gzip (.gz), zstd (.zst: Node.js's own zstd where it has one, else the zstd program) or none (the dump as it is)",
+        })
         .option("compression-level", {
           type: "string",
-          default: "6",
           coerce: parseCompressionLevel,
-          describe: "gzip level, 0 (none) to 9 (smallest)",
+          describe: "gzip 0 (stored) to 9 (smallest), default 6; zstd 1 to 19, default 3",
         })
         .example("$0 backup postgresql://postgres@localhost/shop ./backups", "back up to a local directory")
+        .example("$0 backup postgresql://postgres@localhost/shop ./backups --compression zstd", "compress with zstd (.dump.zst)")
         .example(
           "$0 backup postgresql://app@db/shop s3://backups/shop --prefix nightly",
           "back up to S3 (credentials from the AWS environment)",
@@ -107,6 +146,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
     if (storageUrl === undefined) throw new UsageError("name the storage: hoard backup <database-url> <storage-url>");
     const databaseUrl = await resolveDatabaseUrl(given.length === 2 ? given[0] : undefined, args);
     if (args.cron) validateCron(args.cron);
+    checkCompressionLevel(args.compression, args.compressionLevel);
     const logger = createLogger(args);
     const encryption = await encryptionFromArguments(args);
     // For --verify of a backup encrypted to public keys: an identity from the environment (HOARD_AGE_IDENTITY), if any.
@@ -124,6 +164,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
             storage,
             prefix: args.prefix,
             mode: args.mode,
+            compression: args.compression,
             compressionLevel: args.compressionLevel,
             encryption,
             verify: args.verify,
@@ -162,6 +203,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
           storage,
           prefix: args.prefix,
           mode: args.mode,
+          compression: args.compression,
           compressionLevel: args.compressionLevel,
           encryption,
           verify: args.verify,

@@ -1,4 +1,4 @@
-import { parseDuration, validateCron, validatePrefix } from "@hoard/core";
+import { compressionLevels, parseDuration, validateCron, validatePrefix } from "@hoard/core";
 import { commonSettings, parseSetting, type SettingDeclaration } from "@hoard/core/plugin";
 import * as z from "zod";
 import { pluginsOf } from "../plugins.js";
@@ -177,7 +177,12 @@ export function jobSchema() {
       .optional()
       .describe("a cron expression: 5 fields, or 6 with seconds first"),
     timezone: z.string().refine(isTimeZone, { message: "unknown time zone" }).optional().describe("the schedule's time zone (default UTC)"),
-    compressionLevel: z.int().min(0).max(9).optional().describe("gzip level, 0 (none) to 9 (smallest); default 6"),
+    compression: z.enum(["gzip", "zstd", "none"]).optional().describe("gzip (.gz, the default), zstd (.zst) or none (the dump as it is)"),
+    compressionLevel: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("gzip 0 (stored) to 9 (smallest), default 6; zstd 1 to 19, default 3; not with none"),
     dumpOptions: z.array(z.string()).optional().describe("arguments passed to the dump tool"),
     timeout: settingSchema(timeout).optional().describe(timeout.help),
     verify: z.boolean().optional().describe("re-read and verify each backup after the upload"),
@@ -197,20 +202,58 @@ export const jobNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** The whole file. */
 export function configSchema() {
   const job = jobSchema();
-  return z
-    .strictObject({
-      concurrency: z.int().min(1).optional().describe("how many jobs may run at the same time (default 1)"),
-      listen: z
-        .union([z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "use host:port, e.g. 127.0.0.1:9464"), z.literal(false)])
-        .optional()
-        .describe("where /metrics and /healthz are served (default 127.0.0.1:9464; false: not at all)"),
-      defaults: job.optional().describe("fields every job gets unless it sets them"),
-      jobs: z
-        .record(z.string().regex(jobNamePattern, "a job's name is letters, digits, _ . and -"), job)
-        .refine((jobs) => Object.keys(jobs).length > 0, { message: "name at least one job" })
-        .describe("the jobs, by name"),
-    })
-    .describe("hoard run's configuration: jobs, their schedules, retention, alerts (docs/unattended.md)");
+  return (
+    z
+      .strictObject({
+        concurrency: z.int().min(1).optional().describe("how many jobs may run at the same time (default 1)"),
+        listen: z
+          .union([z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "use host:port, e.g. 127.0.0.1:9464"), z.literal(false)])
+          .optional()
+          .describe("where /metrics and /healthz are served (default 127.0.0.1:9464; false: not at all)"),
+        defaults: job.optional().describe("fields every job gets unless it sets them"),
+        jobs: z
+          .record(z.string().regex(jobNamePattern, "a job's name is letters, digits, _ . and -"), job)
+          .refine((jobs) => Object.keys(jobs).length > 0, { message: "name at least one job" })
+          .describe("the jobs, by name"),
+      })
+      // Also when other fields have problems, so that `hoard config check` names every one.
+      .superRefine(checkCompressionLevels, { when: () => true })
+      .describe("hoard run's configuration: jobs, their schedules, retention, alerts (docs/unattended.md)")
+  );
+}
+
+/** What the compression check reads of a job; the fields may be anything when the file has problems. */
+interface CompressionFields {
+  compression?: unknown;
+  compressionLevel?: unknown;
+}
+
+/**
+ * Each job's compression level against its compression (gzip 0-9, zstd 1-19, none takes none),
+ * with the defaults applied: a level and a compression may come from `defaults` and the job.
+ * Values of the wrong type are left to their fields' own checks.
+ */
+function checkCompressionLevels(config: { defaults?: CompressionFields; jobs?: unknown }, context: z.RefinementCtx): void {
+  if (typeof config.jobs !== "object" || config.jobs === null) return;
+  const defaults: CompressionFields = typeof config.defaults === "object" && config.defaults !== null ? config.defaults : {};
+  for (const [name, value] of Object.entries(config.jobs as Record<string, unknown>)) {
+    const job: CompressionFields = typeof value === "object" && value !== null ? value : {};
+    const compression = job.compression ?? defaults.compression ?? "gzip";
+    const level = job.compressionLevel ?? defaults.compressionLevel;
+    if (typeof level !== "number" || !Number.isInteger(level) || level < 0) continue;
+    if (compression !== "gzip" && compression !== "zstd" && compression !== "none") continue;
+    const path = job.compressionLevel === undefined ? ["defaults", "compressionLevel"] : ["jobs", name, "compressionLevel"];
+    const levels = compression === "none" ? undefined : compressionLevels[compression];
+    const message =
+      levels === undefined
+        ? "compression none takes no level"
+        : level > levels.max
+          ? `use ${levels.max} or less${compression === "gzip" ? "" : " for zstd"}`
+          : level < levels.min
+            ? `use ${levels.min} or more for ${compression}`
+            : undefined;
+    if (message) context.addIssue({ code: "custom", path, message, input: level });
+  }
 }
 
 export type JobFields = z.infer<ReturnType<typeof jobSchema>>;

@@ -1,6 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { type BackupMode, describeError, type EncryptionOptions, HoardError, parseDuration, type RetentionPolicy } from "@hoard/core";
+import {
+  type BackupMode,
+  type CompressionFormat,
+  describeError,
+  type EncryptionOptions,
+  HoardError,
+  parseDuration,
+  type RetentionPolicy,
+} from "@hoard/core";
 import type { SettingValue } from "@hoard/core/plugin";
 import { parseDocument } from "yaml";
 import type * as z from "zod";
@@ -27,7 +35,10 @@ export interface JobConfig {
   schedule: string;
   /** IANA time zone of the schedule; UTC when unset. */
   timezone?: string;
-  compressionLevel: number;
+  /** gzip unless the file says otherwise. */
+  compression: CompressionFormat;
+  /** Unset: the compression's default level. */
+  compressionLevel?: number;
   dumpOptions: string[];
   /** Storage requests and database connections; unset: `hoard run --timeout` (default 15 s). */
   timeoutMs?: number;
@@ -224,7 +235,7 @@ function resolveJob(name: string, fields: JobFields, problems: string[]): JobCon
     prefix: fields.prefix ?? name,
     mode: fields.mode ?? "stream",
     schedule: fields.schedule as string,
-    compressionLevel: fields.compressionLevel ?? 6,
+    compression: fields.compression ?? "gzip",
     dumpOptions: fields.dumpOptions ?? [],
     verify: fields.verify ?? false,
     notify: {
@@ -236,6 +247,8 @@ function resolveJob(name: string, fields: JobFields, problems: string[]): JobCon
     settings,
   };
   if (fields.notify?.healthcheck) job.notify.healthcheck = fields.notify.healthcheck;
+  // Checked against the compression by the schema (config-schema.ts), defaults included.
+  if (fields.compressionLevel !== undefined) job.compressionLevel = fields.compressionLevel;
   if (fields.timezone) job.timezone = fields.timezone;
   if (fields.timeout !== undefined)
     job.timeoutMs = typeof fields.timeout === "string" ? parseDuration(fields.timeout) : Number(fields.timeout);
