@@ -26,17 +26,9 @@ function listOf(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map((item) => String(item).trim()).filter((item) => item !== "");
 }
 
-/** Checks each `--encrypt-to` while the command line is parsed: a typo fails before anything is dumped. */
+/** `--encrypt-to` values; each is checked by `encryptionFromArguments`, before anything is dumped. */
 function parseRecipients(value: unknown): string[] {
-  const recipients = listOf(value);
-  for (const recipient of recipients) {
-    try {
-      validateRecipient(recipient);
-    } catch (error) {
-      throw new UsageError(`--encrypt-to: ${describeError(error)}`);
-    }
-  }
-  return recipients;
+  return listOf(value);
 }
 
 /**
@@ -113,12 +105,19 @@ async function passphraseFrom(args: Record<string, unknown>): Promise<string | u
 /** The core encryption options from parsed arguments and the environment, or undefined. */
 export async function encryptionFromArguments(args: Record<string, unknown>): Promise<EncryptionOptions | undefined> {
   const recipients = [...listOf(args.encryptTo)];
+  for (const recipient of recipients) {
+    try {
+      await validateRecipient(recipient);
+    } catch (error) {
+      throw new UsageError(`--encrypt-to: ${describeError(error)}`);
+    }
+  }
   for (const path of listOf(args.recipientsFile)) {
     const lines = keyLines(await readOptionFile("--recipients-file", path));
     if (lines.length === 0) throw new UsageError(`--recipients-file ${path} holds no recipient`);
     for (const { line, text } of lines) {
       try {
-        validateRecipient(text);
+        await validateRecipient(text);
       } catch (error) {
         throw new UsageError(`--recipients-file ${path}, line ${line}: ${describeError(error)}`);
       }
@@ -136,27 +135,29 @@ export async function encryptionFromArguments(args: Record<string, unknown>): Pr
 }
 
 /** The identities in an identity file or HOARD_AGE_IDENTITY; a bad line is named by number, never shown. */
-function identitiesIn(text: string, source: string): string[] {
+async function identitiesIn(text: string, source: string): Promise<string[]> {
   const lines = keyLines(text);
   if (lines.length === 0) throw new UsageError(`${source} holds no age identity`);
-  return lines.map(({ line, text: identity }) => {
+  const identities: string[] = [];
+  for (const { line, text: identity } of lines) {
     try {
-      validateIdentity(identity);
+      await validateIdentity(identity);
     } catch (error) {
       const reason = HoardError.isInstance(error) ? error.message : "invalid age identity";
       throw new UsageError(`${source}, line ${line}: ${reason}`);
     }
-    return identity;
-  });
+    identities.push(identity);
+  }
+  return identities;
 }
 
 /** The core decryption options from parsed arguments and the environment, or undefined. */
 export async function decryptionFromArguments(args: Record<string, unknown>): Promise<DecryptionOptions | undefined> {
   const identities: string[] = [];
   const fromVariable = secretVariable(identityVariable);
-  if (fromVariable !== undefined) identities.push(...identitiesIn(fromVariable, identityVariable));
+  if (fromVariable !== undefined) identities.push(...(await identitiesIn(fromVariable, identityVariable)));
   for (const path of listOf(args.identityFile)) {
-    identities.push(...identitiesIn(await readOptionFile("--identity-file", path), `--identity-file ${path}`));
+    identities.push(...(await identitiesIn(await readOptionFile("--identity-file", path), `--identity-file ${path}`)));
   }
   const passphrase = await passphraseFrom(args);
   if (identities.length === 0 && passphrase === undefined) return undefined;

@@ -1,6 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
 import { type Duplex, Transform, type TransformCallback } from "node:stream";
-import { Decrypter, Encrypter } from "age-encryption";
 import { describeError, HoardError } from "./errors.js";
 
 /**
@@ -55,10 +54,21 @@ const armorLine = "-----BEGIN AGE ENCRYPTED FILE-----";
 const maximumHeaderSize = 1024 * 1024;
 
 /**
+ * The age library, loaded on first use: it (and the cryptography it carries) costs about 16 MiB
+ * and a quarter of a second, which a backup that does not encrypt should not pay.
+ */
+let ageLibrary: Promise<typeof import("age-encryption")> | undefined;
+function age(): Promise<typeof import("age-encryption")> {
+  ageLibrary ??= import("age-encryption");
+  return ageLibrary;
+}
+
+/**
  * Checks one age recipient (`age1...`); throws INVALID_ARGUMENT naming it (a public key is not a
  * secret) and saying what is wrong.
  */
-export function validateRecipient(recipient: string): void {
+export async function validateRecipient(recipient: string): Promise<void> {
+  const { Encrypter } = await age();
   if (/^ssh-(ed25519|rsa) /.test(recipient)) {
     throw new HoardError("INVALID_ARGUMENT", `ssh recipients are not supported: use an age key (age1..., from age-keygen)`);
   }
@@ -77,7 +87,8 @@ export function validateRecipient(recipient: string): void {
  * Checks one age identity (`AGE-SECRET-KEY-1...`). Neither the message nor a cause carries it:
  * the library's own errors quote the key.
  */
-export function validateIdentity(identity: string): void {
+export async function validateIdentity(identity: string): Promise<void> {
+  const { Decrypter } = await age();
   try {
     new Decrypter().addIdentity(identity);
   } catch {
@@ -86,8 +97,8 @@ export function validateIdentity(identity: string): void {
   }
 }
 
-/** Checks encryption options before any work: recipients parse, and not both recipients and a passphrase. */
-export function validateEncryption(options: EncryptionOptions): void {
+/** The checks that need no key parsing: not both recipients and a passphrase, not an empty one, not nothing. */
+function checkEncryptionShape(options: EncryptionOptions): void {
   const recipients = options.recipients ?? [];
   if (options.passphrase !== undefined && recipients.length > 0) {
     throw new HoardError(
@@ -97,19 +108,25 @@ export function validateEncryption(options: EncryptionOptions): void {
   }
   if (options.passphrase === "") throw new HoardError("INVALID_ARGUMENT", "the encryption passphrase is empty");
   if (!isEncrypting(options)) throw new HoardError("INVALID_ARGUMENT", "no age recipient or passphrase to encrypt with");
-  for (const recipient of recipients) validateRecipient(recipient);
+}
+
+/** Checks encryption options before any work: recipients parse, and not both recipients and a passphrase. */
+export async function validateEncryption(options: EncryptionOptions): Promise<void> {
+  checkEncryptionShape(options);
+  for (const recipient of options.recipients ?? []) await validateRecipient(recipient);
 }
 
 /**
  * A stream that encrypts what is written to it into an age file (https://age-encryption.org/v1),
- * which the `age` command decrypts. Options are checked at once (INVALID_ARGUMENT). The header
+ * which the `age` command decrypts. Options are checked at once, recipients by the first write
+ * (INVALID_ARGUMENT; callers check them earlier with `validateEncryption`). The header
  * (recipient stanzas and MAC) is made by the age-encryption library; the payload is sealed with
  * node:crypto's ChaCha20-Poly1305 in age's 64 KiB STREAM chunks (about 25 times faster than the
  * library's JavaScript cipher). Memory holds one chunk, whatever the size.
  */
 export function encryptor(options: EncryptionOptions): Duplex {
-  validateEncryption(options);
-  const header = makeHeader(options);
+  checkEncryptionShape(options);
+  const header = validateEncryption(options).then(() => makeHeader(options));
   // Awaited by the first write or the end; a failure is reported there.
   header.catch(() => {});
   let seal: ChunkSealer | undefined;
@@ -165,6 +182,7 @@ interface Header {
  * header, nonce and the 16-byte tag of an empty last chunk; that tag checks the derived key.
  */
 async function makeHeader(options: EncryptionOptions): Promise<Header> {
+  const { Decrypter, Encrypter } = await age();
   const encrypter = new Encrypter();
   let fileKey: Uint8Array | undefined;
   if (options.passphrase !== undefined) {
@@ -278,7 +296,6 @@ function chunkSealer(key: Buffer, emit: (data: Buffer) => void): ChunkSealer {
 export function decryptor(options: DecryptionOptions | undefined, name: string): Duplex {
   const identities = options?.identities ?? [];
   const passphrase = options?.passphrase;
-  for (const identity of identities) validateIdentity(identity);
   let head: Buffer = Buffer.alloc(0);
   let fileKey: Uint8Array | undefined;
   let payload: ChunkOpener | undefined;
@@ -379,6 +396,9 @@ async function openHeader(
       `${name} is encrypted to age recipients: give the identity with --identity-file or HOARD_AGE_IDENTITY`,
     );
   }
+  // Checked here, where the library is loaded: its own errors would quote the key.
+  for (const identity of identities) await validateIdentity(identity);
+  const { Decrypter } = await age();
   const decrypter = new Decrypter();
   for (const identity of identities) decrypter.addIdentity(identity);
   if (passphrase !== undefined) decrypter.addPassphrase(passphrase);

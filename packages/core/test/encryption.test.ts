@@ -7,7 +7,6 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decryptor, encryptor, validateIdentity, validateRecipient } from "../src/encryption.ts";
-import { HoardError } from "../src/errors.ts";
 import { freshDirectories, prng } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -278,26 +277,36 @@ describe("decryption failures", () => {
 });
 
 describe("options", () => {
-  it("a mistyped recipient fails at once, naming it", () => {
+  it("a mistyped recipient fails, naming it: validateRecipient before any work, the stream on its first write", async () => {
     const typo = `${alice.recipient.slice(0, -1)}${alice.recipient.endsWith("q") ? "p" : "q"}`;
-    expect(() => encryptor({ recipients: [bob.recipient, typo] })).toThrow(HoardError);
-    expect(() => validateRecipient(typo)).toThrow(new RegExp(`^invalid age recipient "${typo}" \\(`));
-    expect(() => validateRecipient("ssh-ed25519 AAAAC3Nza")).toThrow(/ssh recipients are not supported/);
+    const stream = encryptor({ recipients: [bob.recipient, typo] });
+    const failed = new Promise<unknown>((resolve) => stream.on("error", resolve));
+    stream.end(Buffer.from("data"));
+    stream.resume();
+    expect(await failed).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining(typo) });
+    await expect(validateRecipient(typo)).rejects.toThrow(new RegExp(`^invalid age recipient "${typo}" \\(`));
+    await expect(validateRecipient("ssh-ed25519 AAAAC3Nza")).rejects.toThrow(/ssh recipients are not supported/);
     expect(() => encryptor({ recipients: [alice.recipient], passphrase: "x" })).toThrow(/not both/);
     expect(() => encryptor({ passphrase: "" })).toThrow(/passphrase is empty/);
   });
 
-  it("an invalid identity fails without repeating it", () => {
+  it("an invalid identity fails without repeating it", async () => {
     const broken = `${alice.identity.slice(0, -3)}AAA`;
     let failure: unknown;
     try {
-      validateIdentity(broken);
+      await validateIdentity(broken);
     } catch (error) {
       failure = error;
     }
     expect(failure).toMatchObject({ code: "INVALID_ARGUMENT" });
     expect((failure as Error).message).not.toContain(broken.slice(16, 40));
-    expect(() => decryptor({ identities: [broken] }, "x.age")).toThrow(/invalid age identity/);
+    const stream = decryptor({ identities: [broken] }, "x.age");
+    const failed = new Promise<Error>((resolve) => stream.on("error", resolve));
+    stream.end(await through(encryptor({ recipients: [alice.recipient] }), Buffer.from("data")));
+    stream.resume();
+    const error = await failed;
+    expect(error.message).toMatch(/invalid age identity/);
+    expect(error.message).not.toContain(broken.slice(16, 40));
   });
 });
 

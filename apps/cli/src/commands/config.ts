@@ -2,8 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import type { GlobalArguments } from "../context.js";
 import { withEnvironment } from "../environment.js";
 import { writeResult } from "../output.js";
-import { ConfigError, loadConfig } from "../service/config.js";
-import { configJsonSchema } from "../service/config-schema.js";
+import type { loadConfig } from "../service/config.js";
 
 interface ConfigArguments extends GlobalArguments {
   config: string;
@@ -17,6 +16,8 @@ const checkCommand: CommandModule<GlobalArguments, ConfigArguments> = {
       (yargs as Argv<GlobalArguments>).option("config", { type: "string", demandOption: true, describe: "the config file" }),
     ) as unknown as Argv<ConfigArguments>,
   async handler(args: ArgumentsCamelCase<ConfigArguments>) {
+    // Loaded here, not at start-up (yaml and zod cost every other command ~25 MiB).
+    const { ConfigError, loadConfig } = await import("../service/config.js");
     let config: Awaited<ReturnType<typeof loadConfig>>;
     try {
       config = await loadConfig(args.config);
@@ -41,6 +42,7 @@ const schemaCommand: CommandModule<GlobalArguments, GlobalArguments> = {
   command: "schema",
   describe: "Print the config file's JSON Schema (for editors: yaml-language-server)",
   async handler() {
+    const { configJsonSchema } = await import("../service/config-schema.js");
     await writeResult(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   },
 };

@@ -5,7 +5,7 @@ import { durationOption, integerOption, UsageError } from "../arguments.js";
 import { declareSettingOption, secretVariable, takeSecretVariables } from "../environment.js";
 import type { CliLogger, ServiceEvent } from "../output.js";
 import { defaultNotifyRetries, defaultNotifyTimeoutMs, type NotifyConfig } from "./config.js";
-import { type Metrics, updateMetricsFile } from "./metrics.js";
+import type { Metrics } from "./metrics.js";
 import { deliver, healthcheckUrl, sendWebhook, type WebhookBody } from "./notify.js";
 
 /** The webhook secret's variable: a secret, so never a flag. */
@@ -136,6 +136,8 @@ export function createJobReporter(targets: ReportTargets): Reporter {
     if (targets.metrics) update(targets.metrics);
     if (!targets.metricsFile) return;
     try {
+      // prom-client is loaded only when a metrics file is asked for: it costs every other backup ~13 MiB.
+      const { updateMetricsFile } = await import("./metrics.js");
       await updateMetricsFile(targets.metricsFile, (metrics) => {
         metrics.declare(job);
         update(metrics);
