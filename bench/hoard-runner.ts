@@ -34,6 +34,8 @@ export interface HoardRunOptions {
   prefix: string;
   /** gzip level; hoard's default (6) when undefined. */
   compressionLevel?: number;
+  /** `--compression`; hoard's default (gzip) when undefined. */
+  compression?: "gzip" | "zstd" | "none";
   /** More `hoard backup` arguments, e.g. `--dump-option=--compress=6`; the CLI runner only. */
   extraArguments?: string[];
   /** TMPDIR for hoard, where file mode writes its temporary file. @default this process's */
@@ -128,7 +130,10 @@ function modeArguments(run: HoardRunOptions): string[] {
 }
 
 function compressionArguments(run: HoardRunOptions): string[] {
-  return run.compressionLevel === undefined ? [] : ["--compression-level", String(run.compressionLevel)];
+  return [
+    ...(run.compression === undefined ? [] : ["--compression", run.compression]),
+    ...(run.compressionLevel === undefined ? [] : ["--compression-level", String(run.compressionLevel)]),
+  ];
 }
 
 /**

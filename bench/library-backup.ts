@@ -5,7 +5,7 @@
  * adds to the memory being measured.
  *
  *   library-backup --repository-root DIR --database-url URL --storage-url URL --mode stream|file
- *                  --prefix P [--compression-level N] [--encrypt-to age1...]...
+ *                  --prefix P [--compression gzip|zstd|none] [--compression-level N] [--encrypt-to age1...]...
  *                  [--storage-arg=--s3-endpoint=http://...]...
  *
  * Prints the result, `{"key","size","durationMs"}`, as JSON on stdout; exits 1 with a message on
@@ -28,6 +28,8 @@ interface LibraryBackupOptions {
   prefix: string;
   /** gzip level; hoard's default (6) when undefined. */
   compressionLevel: number | undefined;
+  /** gzip, zstd or none; hoard's default (gzip) when undefined. */
+  compression: "gzip" | "zstd" | "none" | undefined;
   /** age recipients; none: not encrypted. */
   encryptTo: string[];
   storageArguments: string[];
@@ -43,6 +45,7 @@ function parseOptions(argv: string[]): LibraryBackupOptions {
       mode: { type: "string", default: "stream" },
       prefix: { type: "string", default: "bench" },
       "compression-level": { type: "string" },
+      compression: { type: "string" },
       "encrypt-to": { type: "string", multiple: true, default: [] },
       "storage-arg": { type: "string", multiple: true, default: [] },
     },
@@ -61,6 +64,7 @@ function parseOptions(argv: string[]): LibraryBackupOptions {
     mode: values.mode,
     prefix: values.prefix,
     compressionLevel: values["compression-level"] === undefined ? undefined : Number(values["compression-level"]),
+    compression: values.compression as LibraryBackupOptions["compression"],
     encryptTo: values["encrypt-to"],
     storageArguments: values["storage-arg"],
   };
@@ -101,6 +105,7 @@ async function main(): Promise<void> {
     storage,
     mode: options.mode,
     prefix: options.prefix,
+    compression: options.compression,
     compressionLevel: options.compressionLevel,
     encryption: options.encryptTo.length > 0 ? { recipients: options.encryptTo } : undefined,
   });

@@ -14,8 +14,9 @@
  *   --runner auto|cli|library hoard's CLI (apps/cli/dist/cli.js) or bench/library-backup.ts; auto
  *                             (default) takes the CLI when it is built
  *   --variants a,b            only these variant ids (default all: hoard-stream, hoard-stream-age,
- *                             hoard-file, pg-dump-custom, pg-dump-gzip, pg-dump-raw-gzip);
- *                             hoard-stream-age encrypts to a key made by age-keygen for the run
+ *                             hoard-stream-zstd, hoard-file, pg-dump-custom, pg-dump-gzip,
+ *                             pg-dump-raw-gzip); hoard-stream-age encrypts to a key made by
+ *                             age-keygen for the run; hoard-stream-zstd is --compression zstd
  *   --compression-level N     hoard's gzip level (default: hoard's, 6)
  *   --plain-compression-level N  the plain pipelines' level, pg_dump -Z N and gzip -N (default 6,
  *                             both tools' own default, which is what the wall-time target compares with)
@@ -162,11 +163,11 @@ function parseLevel(text: string | undefined, name: string, lowest: number): num
   return level;
 }
 
-function hoardVariant(mode: "stream" | "file", encrypted = false): Variant {
-  const suffix = encrypted ? "-age" : "";
+function hoardVariant(mode: "stream" | "file", encrypted = false, compression?: "zstd"): Variant {
+  const suffix = encrypted ? "-age" : compression ? `-${compression}` : "";
   return {
     id: `hoard-${mode}${suffix}`,
-    label: `hoard ${mode}${encrypted ? ", age-encrypted" : ""}`,
+    label: `hoard ${mode}${encrypted ? ", age-encrypted" : ""}${compression ? `, ${compression} (its default level)` : ""}`,
     kind: "hoard",
     baseline: false,
     async run(context) {
@@ -178,7 +179,8 @@ function hoardVariant(mode: "stream" | "file", encrypted = false): Variant {
         target: context.target,
         mode,
         prefix,
-        compressionLevel: context.compressionLevel,
+        // --compression-level is a gzip level: the zstd variant keeps zstd's default.
+        ...(compression ? { compression } : { compressionLevel: context.compressionLevel }),
         extraArguments: context.hoardArguments,
         temporaryDirectory: context.outputDirectory,
       });
@@ -226,6 +228,7 @@ function plainVariant(
 const allVariants: Variant[] = [
   hoardVariant("stream"),
   hoardVariant("stream", true),
+  hoardVariant("stream", false, "zstd"),
   hoardVariant("file"),
   plainVariant("pg-dump-custom", "pg_dump -Fc > file", true, customFormatDump),
   plainVariant("pg-dump-gzip", "pg_dump | gzip > file", true, plainSqlGzip),
