@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, pipeline as pipeStreams, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import {
   type ArchiveCheck,
   type Driver,
@@ -27,6 +27,7 @@ import {
   runToolWithInput,
   startTool,
   type ToolOptions,
+  type ToolProcess,
   targetNotEmpty,
   targetNotEmptyError,
   toolOutput,
@@ -500,27 +501,19 @@ function scriptOutput(executable: string, options: ToolOptions, input: Readable 
   if (!stdout) throw new HoardError("INTERNAL", "pg_restore: no stdout");
   const stdoutEnded = new Promise<void>((resolve) => stdout.once("end", resolve));
   stdout.pipe(output, { end: false });
-  let fed: Promise<void> = Promise.resolve();
-  if (input && tool.child.stdin) {
-    const stdin = tool.child.stdin;
-    stdin.on("error", () => {});
-    fed = pipeline(input, stdin).catch((error: unknown) => {
-      // A tar archive's end-of-archive padding is left unread (see runScript): the exit status decides.
-      if ((error as NodeJS.ErrnoException).code === "EPIPE") return;
-      tool.kill();
-      throw error;
-    });
-  }
-  Promise.all([fed, tool.exited, stdoutEnded]).then(
-    () => output.end(),
-    async (error: unknown) => {
-      // The input's failure (a damaged download or decompression) is why the tool died.
-      const inputError = await fed.then(
-        () => undefined,
-        (failure: unknown) => failure,
-      );
-      output.destroy((inputError ?? error) as Error);
+  const fed = feedInput(tool, input);
+  Promise.all([tool.exited, stdoutEnded]).then(
+    () => {
+      const failure = fed.failure();
+      if (failure) {
+        output.destroy(failure as Error);
+        return;
+      }
+      fed.done();
+      output.end();
     },
+    // The input's failure (a damaged download or decompression) is why the tool died.
+    (error: unknown) => output.destroy((fed.failure() ?? error) as Error),
   );
   output.on("close", () => {
     if (!output.writableFinished) {
@@ -557,30 +550,48 @@ async function runScript(
   if (!stdout) throw new HoardError("INTERNAL", "pg_restore: no stdout");
   const scanned = pipeline(stdout, sink);
   scanned.catch(() => tool.kill());
-  let fed: Promise<void> = Promise.resolve();
-  if (input && tool.child.stdin) {
-    const stdin = tool.child.stdin;
-    stdin.on("error", () => {});
-    fed = pipeline(input, stdin).catch((error: unknown) => {
-      // pg_restore reading a tar archive stops at its last member and exits 0 without reading the
-      // end-of-archive padding: its exit status, not the closed pipe, says whether it read it all.
-      if ((error as NodeJS.ErrnoException).code === "EPIPE") return;
-      tool.kill();
-      throw error;
-    });
-    fed.catch(() => {});
-  }
+  const fed = feedInput(tool, input);
   try {
-    await Promise.all([fed, tool.exited, scanned]);
+    await Promise.all([tool.exited, scanned]);
   } catch (error) {
     input?.destroy();
     // The input's failure (a damaged download or decompression) is why the tool died.
-    const inputError = await fed.then(
-      () => undefined,
-      (failure: unknown) => failure,
-    );
-    throw inputError ?? error;
+    throw fed.failure() ?? error;
   }
+  fed.done();
+}
+
+/**
+ * Feeds `input` to the tool's stdin, as core's runToolWithInput does: when the input fails, the
+ * tool is killed before it sees the end of its input; the tool may stop reading early and exit 0
+ * (pg_restore leaves a tar archive's end-of-archive padding unread; a closed pipe is then EPIPE or
+ * a premature close), and then its exit status, not the pipe, decides.
+ */
+function feedInput(tool: ToolProcess, input: Readable | undefined): { failure(): unknown; done(): void } {
+  let inputError: unknown;
+  let inputDone = input === undefined;
+  const stdin = tool.child.stdin;
+  if (input && stdin) {
+    stdin.on("error", () => {});
+    finished(input, { writable: false }).then(
+      () => {
+        inputDone = true;
+        stdin.end();
+      },
+      (error: unknown) => {
+        inputError = error;
+        tool.kill();
+      },
+    );
+    input.pipe(stdin, { end: false });
+  }
+  return {
+    failure: () => inputError,
+    // The tool exited 0: stop feeding it whatever it did not read.
+    done: () => {
+      if (!inputDone) input?.destroy();
+    },
+  };
 }
 
 /**
