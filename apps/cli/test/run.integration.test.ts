@@ -117,6 +117,7 @@ jobs:
     database: ${mariaUrl}
     storage: ${s3Url}
     mode: file
+    compression: zstd
     settings: { s3ForcePathStyle: true }   # the endpoint and region come from HOARD_S3_* below
     notify: { healthcheck: ${receiver.url}/hc/maria }
   mongo:
@@ -255,7 +256,7 @@ jobs:
         expect(report.json.error).toBeUndefined();
       }
     }
-    expect(webhooks(receiver.requests, "maria")[0]?.json.url).toMatch(new RegExp(`^${s3Url}/maria-\\d{14}\\.sql\\.gz$`));
+    expect(webhooks(receiver.requests, "maria")[0]?.json.url).toMatch(new RegExp(`^${s3Url}/maria-\\d{14}\\.sql\\.zst$`));
     expect(webhooks(receiver.requests, "mongo")[0]?.json.url).toMatch(new RegExp(`^${gcsUrl}/mongo-\\d{14}\\.archive\\.gz\\.age$`));
     // The encrypted MongoDB backup restores with the recipient's identity.
     const mongoBackup = webhooks(receiver.requests, "mongo")[0]?.json.url as string;
@@ -293,7 +294,10 @@ jobs:
       s3Environment,
     );
     expect(listed.code).toBe(0);
-    expect((JSON.parse(listed.stdout) as unknown[]).length).toBe(webhooks(receiver.requests, "maria").length);
+    const mariaBackups = JSON.parse(listed.stdout) as Array<{ key: string }>;
+    expect(mariaBackups.length).toBe(webhooks(receiver.requests, "maria").length);
+    // The job's compression reaches the backup (it was once accepted by the config and ignored).
+    for (const { key } of mariaBackups) expect(key).toMatch(/^maria-\d{14}\.sql\.zst$/);
   });
 
   it("refuses an invalid config with one line naming the file, the job and the field, and starts nothing", async () => {

@@ -170,6 +170,7 @@ export async function runService(
           storage: job.storage,
           prefix: settings.prefix,
           mode: settings.mode,
+          compression: settings.compression,
           compressionLevel: settings.compressionLevel,
           ...(settings.encryption && { encryption: settings.encryption }),
           verify: settings.verify,
