@@ -1,5 +1,5 @@
-import { readdir } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { readdir, realpath } from "node:fs/promises";
+import { basename, delimiter, join } from "node:path";
 import { HoardError } from "@hoard/core";
 import { findExecutable, runTool } from "@hoard/core/plugin";
 import { toolVersion } from "./inspect.js";
@@ -49,8 +49,9 @@ export function clientPackage(major: number): string {
 
 /**
  * Every set of client tools installed: the directory of `binDirectory` alone when given (the
- * user's choice, `--pg-bin-dir`); else each directory of PATH that holds pg_dump, then
- * `/usr/lib/postgresql/<major>/bin` (Debian, Ubuntu) and `/usr/pgsql-<major>/bin` (PGDG RPMs).
+ * user's choice, `--pg-bin-dir`); else each directory of PATH that holds pg_dump (but Debian's
+ * pg_wrapper), then `/usr/lib/postgresql/<major>/bin` (Debian, Ubuntu) and
+ * `/usr/pgsql-<major>/bin` (PGDG RPMs).
  * Each pg_dump is asked its version; a version found twice (Debian's `/usr/bin` wrapper and the
  * directory it leads to) counts once, as the first found. Newest first.
  */
@@ -60,6 +61,9 @@ export async function installedClients(binDirectory: string | undefined, signal?
   for (const directory of directories) {
     const pgDump = await findExecutable([join(directory, "pg_dump")]);
     if (pgDump === undefined) continue;
+    // Debian's /usr/bin/pg_dump is pg_wrapper, which picks a version per call (the newest, or as
+    // PGCLUSTER and ~/.postgresqlrc say): take the versioned directories it leads to instead.
+    if (binDirectory === undefined && basename(await realpath(pgDump).catch(() => pgDump)) === "pg_wrapper") continue;
     let output: string;
     try {
       output = await runTool(pgDump, { label: "pg_dump", args: ["--version"], signal });
