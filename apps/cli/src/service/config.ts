@@ -14,6 +14,7 @@ import { parseDocument } from "yaml";
 import type * as z from "zod";
 import { environmentVariable, secretVariable } from "../environment.js";
 import { type ConfigFile, configSchema, type JobFields, secretSettingNames } from "./config-schema.js";
+import { defaultNotifyRetries, defaultNotifyTimeoutMs } from "./notify.js";
 import { createRedactor, type Redactor } from "./redact.js";
 
 /** Where notifications of one job go, and how hard hoard tries. */
@@ -68,8 +69,6 @@ export interface ServiceConfig {
 }
 
 export const defaultListen = "127.0.0.1:9464";
-export const defaultNotifyTimeoutMs = 10_000;
-export const defaultNotifyRetries = 2;
 export const defaultGraceMs = 3_600_000;
 
 /** A config file that does not validate: every problem, each naming the file, the job and the field. */

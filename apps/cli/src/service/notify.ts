@@ -26,6 +26,11 @@ export interface WebhookBody {
 }
 
 /** The header that carries `sha256=<hex HMAC-SHA256 of the body>` when the webhook has a secret. */
+/** How long one notification may take, retries included, unless the config or a flag says otherwise. */
+export const defaultNotifyTimeoutMs = 10_000;
+/** How many times an undelivered notification is sent again. */
+export const defaultNotifyRetries = 2;
+
 export const signatureHeader = "X-Hoard-Signature-256";
 
 export function signBody(body: string, secret: string): string {

@@ -4,9 +4,9 @@ import type { Argv } from "yargs";
 import { durationOption, integerOption, UsageError } from "../arguments.js";
 import { declareSettingOption, secretVariable, takeSecretVariables } from "../environment.js";
 import type { CliLogger, ServiceEvent } from "../output.js";
-import { defaultNotifyRetries, defaultNotifyTimeoutMs, type NotifyConfig } from "./config.js";
+import type { NotifyConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
-import { deliver, healthcheckUrl, sendWebhook, type WebhookBody } from "./notify.js";
+import { defaultNotifyRetries, defaultNotifyTimeoutMs, deliver, healthcheckUrl, sendWebhook, type WebhookBody } from "./notify.js";
 
 /** The webhook secret's variable: a secret, so never a flag. */
 export const webhookSecretVariable = "HOARD_WEBHOOK_SECRET";
