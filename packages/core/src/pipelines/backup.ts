@@ -193,8 +193,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 
 /**
  * Asks the driver for what the manifest records (its versions, its inventory). Optional: a driver
- * without the hook, or a failure other than an abort, leaves the field out with a warning; the
- * dump itself then says whether the database can be reached.
+ * without the hook, or a failure other than an abort or an unreachable server, leaves the field
+ * out with a warning.
  */
 async function askDriver<T extends DumpDescription | Inventory>(
   driver: Driver,
@@ -207,6 +207,9 @@ async function askDriver<T extends DumpDescription | Inventory>(
     return await ask();
   } catch (error) {
     if (signal.aborted || isHoardError(error, "ABORTED")) throw error;
+    // A server that cannot be reached fails the dump the same way: say so now, not after the
+    // inventory and the dump have each waited out the connect timeout again.
+    if (isHoardError(error, "UNREACHABLE")) throw error;
     log(
       logger,
       "warn",
