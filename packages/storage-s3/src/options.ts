@@ -12,6 +12,8 @@ import {
 import { silenceAgents } from "./silence.js";
 
 export const mebibyte = 1024 * 1024;
+/** Parts of a stream grow to at least 1/800 of the bytes sent before them (see upload.ts). */
+export const defaultPartGrowth = 800;
 /** The largest number of parts in a multipart upload. */
 export const maximumParts = 10_000;
 /** The largest object a single CopyObject request can copy. */
@@ -58,21 +60,31 @@ export interface S3StorageOptions {
    */
   credentials?: S3Credentials;
   /**
-   * Bytes per part of a multipart upload, at least 5 MiB. Streams are buffered part by part: a
-   * stream upload holds about `partSize × (queueSize + 2)` bytes of live buffers (the parts in
-   * flight, the part being filled and its concatenation), and a stream of unknown length can be at
-   * most `partSize × 10,000` bytes; uploads of known length raise the part size as needed. Bodies
-   * smaller than one part go up in a single PutObject.
-   * @default 8 MiB (40 MiB of live buffers with queueSize 3, about 170 MB peak RSS for the whole
-   * process; streams up to 78 GiB: raise it for larger dumps, e.g. 64 MiB for 625 GiB)
+   * Bytes per part of a multipart upload, from 5 MiB to 5 GiB. Bodies smaller than one part go up
+   * in a single PutObject; uploads of known length use parts of one size, raised as needed to fit
+   * in 10,000 parts. Streams of unknown length start with this size and grow their parts once
+   * `partSize × 800` bytes are sent: each part is then 1/800 of the bytes sent before it (rounded
+   * up to a MiB, at most 1 GiB), so any stream up to S3's 5 TiB object limit fits in 10,000 parts.
+   * A stream upload holds about `(queueSize + 1) × ` the current part size of live buffers (the
+   * parts in flight and the part being filled).
+   * @default 8 MiB (32 MiB of buffers with queueSize 3 up to 6.25 GiB; 512 MiB at 100 GiB, 2 GiB
+   * at 500 GiB, 4 GiB from 800 GiB to 5 TiB; see docs/s3.md)
    */
   partSize?: number;
   /**
    * Parts sent at the same time, by uploads and by multipart copies. Each extra part in flight
-   * costs `partSize` bytes of memory during stream uploads.
+   * costs one part's bytes of memory during stream uploads.
    * @default 3
    */
   queueSize?: number;
+  /**
+   * How fast the parts of a stream grow: each part is at least 1/partGrowth of the bytes sent
+   * before it. Lower values grow sooner; tests use a small one to see growth on a small stream.
+   * Values above 800 may not reach 5 TiB in 10,000 parts.
+   * @internal
+   * @default 800
+   */
+  partGrowth?: number;
   /**
    * Server-side encryption of stored objects: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS).
    * @default none requested (the bucket's default encryption applies)
@@ -133,6 +145,7 @@ export interface ResolvedOptions {
   endpoint: string | undefined;
   partSize: number;
   queueSize: number;
+  partGrowth: number;
   serverSideEncryption: "AES256" | "aws:kms" | undefined;
   sseKmsKeyId: string | undefined;
   storageClass: string | undefined;
@@ -190,6 +203,7 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
     endpoint,
     partSize: checkInteger("partSize", options.partSize ?? defaultPartSize, minimumPartSize, maximumPartSize),
     queueSize: checkInteger("queueSize", options.queueSize ?? defaultQueueSize, 1, maximumQueueSize),
+    partGrowth: checkInteger("partGrowth", options.partGrowth ?? defaultPartGrowth, 1),
     serverSideEncryption,
     sseKmsKeyId: options.sseKmsKeyId,
     storageClass: options.storageClass,

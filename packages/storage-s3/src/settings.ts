@@ -32,7 +32,7 @@ export const settings = defineSettings("s3", "S3", [
     minimum: minimumPartSize,
     maximum: maximumPartSize,
     default: defaultPartSize,
-    help: "multipart part size, e.g. 16MiB (memory: part size x (queue size + 2))",
+    help: "part size of multipart uploads, e.g. 16MiB; a stream's parts grow after 800 parts (memory: part size x (queue size + 1))",
   },
   {
     name: "s3QueueSize",

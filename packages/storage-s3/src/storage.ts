@@ -12,7 +12,6 @@ import {
   type S3Client,
   type StorageClass,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import type {
   DownloadOptions,
   RequestOptions,
@@ -28,13 +27,14 @@ import { byteCounter, existsVia, guardDownload, objectNaming, toHoardError } fro
 import { createClient } from "./client.js";
 import { type ErrorContext, httpStatusOf, isCredentialError, missingBucketError, silenceError, toS3Error } from "./errors.js";
 import { copyInParts } from "./multipart-copy.js";
-import { maximumParts, resolveOptions, type S3StorageOptions, s3OptionsFromUrl } from "./options.js";
+import { resolveOptions, type S3StorageOptions, s3OptionsFromUrl } from "./options.js";
 import { wasSilenced } from "./silence.js";
+import { uploadInParts } from "./upload.js";
 
 /**
  * Storage in an S3 bucket (AWS or any S3-compatible service). The S3 client is created on first
- * use. Uploads stream through `@aws-sdk/lib-storage` with bounded memory; a failed or aborted
- * multipart upload is aborted on the server so no parts are left behind. Every write is
+ * use. Uploads stream in parts that grow with the stream (see upload.ts), with bounded memory; a
+ * failed or aborted multipart upload is aborted on the server so no parts are left behind. Every write is
  * conditional (`If-None-Match: *`), so an existing object is never replaced.
  */
 export function createS3Storage(options: S3StorageOptions): Storage {
@@ -132,63 +132,53 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       throw new HoardError("ABORTED", `s3: upload of s3://${bucket}/${objectKey} aborted before it started`);
     }
     const counter = byteCounter();
-    // The pipeline tears the counter down when the source fails or the signal fires; lib-storage
-    // then stops reading, waits for the parts in flight and aborts the multipart upload.
+    // The pipeline tears the counter down when the source fails or the signal fires; the upload
+    // then stops reading, cancels the parts in flight and aborts the multipart upload.
     let sourceError: unknown;
     const feeding = pipeline(body, counter, signal ? { signal } : {}).catch((error: unknown) => {
       sourceError ??= error;
     });
-    // The caller's signal also cancels the requests in flight (lib-storage passes no signal to
-    // the client itself), so an abort does not wait for a hung request.
+    // The caller's signal also cancels the requests in flight, so an abort does not wait for a
+    // hung request.
     const requests = new AbortController();
     const onAbort = () => requests.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const base = s3();
-    const uploadClient = Object.create(base, {
-      send: {
-        value: (command: Parameters<S3Client["send"]>[0], sendOptions?: object) =>
-          base.send(command, { ...sendOptions, abortSignal: requests.signal }),
-      },
-    }) as S3Client;
-    const partSize = Math.max(settings.partSize, Math.ceil((contentLength ?? 0) / maximumParts));
-    const uploader = new Upload({
-      client: uploadClient,
-      // If-None-Match reaches PutObject and CompleteMultipartUpload (the other commands have no
-      // such field): the store refuses to replace an object, even one that appeared meanwhile.
-      params: { Bucket: bucket, Key: objectKey, Body: counter, ContentLength: contentLength, IfNoneMatch: "*", ...writeParameters },
-      partSize,
-      queueSize: settings.queueSize,
-      leavePartsOnError: false,
-      abortController: requests,
-    });
-    if (onProgress) {
-      uploader.on("httpUploadProgress", (progress) => {
-        if (progress.loaded !== undefined) onProgress(progress.loaded);
-      });
-    }
+    let uploadId: string | undefined;
     try {
-      await uploader.done();
-      return { key, size: counter.bytes };
+      const size = await uploadInParts({
+        client: s3(),
+        bucket,
+        key: objectKey,
+        body: counter,
+        partSize: settings.partSize,
+        contentLength,
+        growth: settings.partGrowth,
+        queueSize: settings.queueSize,
+        writeParameters,
+        signal: requests.signal,
+        onProgress,
+        onStarted: (id) => {
+          uploadId = id;
+        },
+        abortUpload: async (id) => {
+          await abortMultipartUpload(objectKey, id);
+          uploadId = undefined;
+        },
+      });
+      return { key, size };
     } catch (error) {
       counter.destroy();
       await feeding;
-      // When the source breaks, lib-storage fails with the source's own error; when S3 fails, the
+      // When the source breaks, the upload fails with the source's own error; when S3 fails, the
       // pipeline only reports that the counter was torn down.
       const sourceFailed = sourceError !== undefined && error === sourceError;
-      // lib-storage aborts the multipart upload itself; aborting again covers a failed abort.
-      await abortMultipartUpload(objectKey, uploader.uploadId).catch(() => undefined);
+      // The upload aborts the multipart upload itself; trying again covers a failed abort.
+      await abortMultipartUpload(objectKey, uploadId).catch(() => undefined);
       if (signal?.aborted) {
         throw new HoardError("ABORTED", `s3: upload of s3://${bucket}/${objectKey} aborted; nothing was stored`, { cause: error });
       }
       if (sourceFailed) {
         throw toHoardError(sourceError, "STORAGE_FAILED", `s3: upload of s3://${bucket}/${objectKey} stopped: its source failed`);
-      }
-      if (error instanceof Error && /Exceeded \d+ parts/.test(error.message)) {
-        throw new HoardError(
-          "STORAGE_FAILED",
-          `s3: s3://${bucket}/${objectKey} is larger than ${maximumParts} parts of ${partSize} bytes: raise --s3-part-size`,
-          { cause: error },
-        );
       }
       throw toS3Error(error, contextFor("upload", objectKey));
     } finally {
