@@ -39,6 +39,7 @@ const storage = createS3Storage({
   bucket: environment.HOARD_BENCH_BUCKET ?? "",
   ...(environment.HOARD_BENCH_PART_SIZE && { partSize: Number(environment.HOARD_BENCH_PART_SIZE) }),
   ...(environment.HOARD_BENCH_QUEUE_SIZE && { queueSize: Number(environment.HOARD_BENCH_QUEUE_SIZE) }),
+  ...(environment.HOARD_BENCH_PART_GROWTH && { partGrowth: Number(environment.HOARD_BENCH_PART_GROWTH) }),
 });
 // Load the SDK and open a connection first, so the baseline includes them.
 await storage.exists("warm-up");

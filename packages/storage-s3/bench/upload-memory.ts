@@ -6,6 +6,7 @@
  *
  *   pnpm --filter @hoard/storage-s3 build
  *   pnpm exec tsx packages/storage-s3/bench/upload-memory.ts [--size-mib 1024] [--part-size-mib N] [--queue-size N] [--chunk-kib 64]
+ *     [--part-growth N]   (parts grow to 1/N of the bytes sent, as from 800 on a stream N/800 times larger)
  *
  * Without --part-size-mib / --queue-size the package's defaults are measured.
  */
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     "size-mib": { type: "string", default: "1024" },
     "part-size-mib": { type: "string" },
     "queue-size": { type: "string" },
+    "part-growth": { type: "string" },
     "chunk-kib": { type: "string", default: "64" },
   },
 });
@@ -42,6 +44,7 @@ try {
       HOARD_BENCH_CHUNK_SIZE: String(Number(values["chunk-kib"]) * 1024),
       HOARD_BENCH_PART_SIZE: values["part-size-mib"] === undefined ? "" : String(Number(values["part-size-mib"]) * mebibyte),
       HOARD_BENCH_QUEUE_SIZE: values["queue-size"] ?? "",
+      HOARD_BENCH_PART_GROWTH: values["part-growth"] ?? "",
     },
   });
   let output = "";

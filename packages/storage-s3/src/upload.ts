@@ -88,6 +88,19 @@ export async function uploadInParts(upload: PartUpload): Promise<number> {
   let sent = 0;
   let partNumber = 0;
   let part: Buffer | undefined;
+  /**
+   * Buffers of parts already stored, for the next parts: a fresh buffer per part would leave the
+   * sent ones to the garbage collector, which lets many pile up (128 MiB for 8 MiB parts).
+   */
+  const spare: Buffer[] = [];
+  const bufferOf = (size: number): Buffer => {
+    for (;;) {
+      const reused = spare.pop();
+      if (reused === undefined) return Buffer.allocUnsafe(size);
+      // Parts never shrink: a smaller spare is of no more use.
+      if (reused.length >= size) return reused.subarray(0, size);
+    }
+  };
   let filled = 0;
 
   /** Keeps the first error, cancels the requests and ends the loop reading the body. */
@@ -121,6 +134,7 @@ export async function uploadInParts(upload: PartUpload): Promise<number> {
       ...(result.ChecksumSHA256 && { ChecksumSHA256: result.ChecksumSHA256 }),
     });
     stored += data.length;
+    spare.push(Buffer.from(data.buffer, data.byteOffset, data.buffer.byteLength - data.byteOffset));
     upload.onProgress?.(stored);
   }
 
@@ -167,7 +181,7 @@ export async function uploadInParts(upload: PartUpload): Promise<number> {
         if (part === undefined) {
           const size = sizeAfter(sent);
           if (sent >= maximumObjectSize) throw tooLarge();
-          part = Buffer.allocUnsafe(size);
+          part = bufferOf(size);
           filled = 0;
         }
         const copied = bytes.copy(part, filled, offset);
