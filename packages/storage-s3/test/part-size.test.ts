@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { defaultPartGrowth } from "../src/options.ts";
 import { maximumPartSize, minimumPartSize } from "../src/settings.ts";
-import { defaultPartGrowth, maximumObjectSize, nextPartSize } from "../src/upload.ts";
+import { maximumObjectSize, nextPartSize } from "../src/upload.ts";
 
 const mebibyte = 1024 * 1024;
 const gibibyte = 1024 * mebibyte;
