@@ -51,6 +51,17 @@ describe("backup when the driver cannot describe the server", () => {
     expect(await readdir(directory)).toEqual([]);
   });
 
+  it.each([
+    ["UNAUTHENTICATED", "stand-in: authentication failed"],
+    ["NOT_FOUND", 'stand-in: database "shop" does not exist'],
+  ] as const)("fails at once with %s too, the one line the user sees", async (code, message) => {
+    const { driver, calls } = driverFailingDescribe(new HoardError(code, message));
+    const error = await backup({ driver, storage: createLocalStorage({ directory }) }).catch((caught: unknown) => caught);
+    expect(isHoardError(error, code)).toBe(true);
+    expect((error as Error).message).toBe(message);
+    expect(calls).toEqual({ inventory: 0, dump: 0 });
+  });
+
   it("goes on without the versions for any other failure, and stores the backup", async () => {
     const { driver, calls } = driverFailingDescribe(new HoardError("TOOL_FAILED", "stand-in: --version printed nothing"));
     const storage = createLocalStorage({ directory });

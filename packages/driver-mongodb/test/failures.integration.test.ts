@@ -40,7 +40,8 @@ describe("mongodb failures (built-in engine)", () => {
       backup({ driver: createMongoDriver({ url, engine: "builtin" }), storage: place.storage, prefix: "unreachable" }),
     );
     expect(isHoardError(error, "UNREACHABLE"), String(error)).toBe(true);
-    expect(String((error as Error).message)).toMatch(/mongodb: dump: cannot reach mongodb:\/\/127\.0\.0\.1:\d+\/shop/);
+    // The manifest's first question (describe) finds out, and the backup stops there.
+    expect(String((error as Error).message)).toMatch(/mongodb: describe: cannot reach mongodb:\/\/127\.0\.0\.1:\d+\/shop/);
     expect(await place.files()).toEqual([]);
   });
 

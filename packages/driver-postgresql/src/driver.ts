@@ -180,7 +180,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
     } catch (error) {
       if (!HoardError.isInstance(error) || error.code !== "TOOL_FAILED") throw error;
       const reason = error.message.replace(/^psql failed \([^)]*\):\s*/, "");
-      throw new HoardError("TOOL_FAILED", `postgresql: cannot ask the server its version: ${reason}`, {
+      throw new HoardError(versionQueryCode(reason), `postgresql: cannot ask the server its version: ${reason}`, {
         cause: error,
         detail: error.detail,
       });
@@ -622,4 +622,16 @@ async function restoreCluster(executable: string, toolOptions: ToolOptions, stre
 /** For the registry: `postgresql://` and `postgres://` URLs, with the settings bag of the CLI or a config file. */
 export function createDriverFromUrl(url: string, settings: DriverSettingsBag = {}): Driver {
   return createPostgresDriver(optionsFromSettings(url, settings));
+}
+
+/**
+ * The code of a failed first question to the server, from the explained reason: the backup stops
+ * there (core does not go on to the dump) when the database is missing, the login is refused or
+ * the server cannot be reached.
+ */
+function versionQueryCode(reason: string): "NOT_FOUND" | "UNAUTHENTICATED" | "UNREACHABLE" | "TOOL_FAILED" {
+  if (/^database ".*" does not exist$/.test(reason)) return "NOT_FOUND";
+  if (/^authentication failed|role ".*" does not exist/.test(reason)) return "UNAUTHENTICATED";
+  if (/^cannot reach the server/.test(reason)) return "UNREACHABLE";
+  return "TOOL_FAILED";
 }

@@ -139,7 +139,7 @@ describe("failures leave nothing that looks like a backup", () => {
     const error = await backup({ driver: createPostgresDriver({ url: url.toString() }), storage, prefix: "wrong-password" }).catch(
       (caught: unknown) => caught,
     );
-    expect(isHoardError(error, "TOOL_FAILED")).toBe(true);
+    expect(isHoardError(error, "UNAUTHENTICATED")).toBe(true);
     expect((error as Error).message).toMatch(
       /^postgresql: cannot ask the server its version: authentication failed: check the user and password in the URL/,
     );
@@ -155,6 +155,7 @@ describe("failures leave nothing that looks like a backup", () => {
       prefix: "missing",
       mode: "file",
     }).catch((caught: unknown) => caught);
+    expect(isHoardError(error, "NOT_FOUND")).toBe(true);
     expect((error as Error).message).toBe('postgresql: cannot ask the server its version: database "hoard_never_created" does not exist');
     expect(await storedKeys()).toEqual(before);
   });

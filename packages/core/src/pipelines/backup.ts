@@ -207,9 +207,10 @@ async function askDriver<T extends DumpDescription | Inventory>(
     return await ask();
   } catch (error) {
     if (signal.aborted || isHoardError(error, "ABORTED")) throw error;
-    // A server that cannot be reached fails the dump the same way: say so now, not after the
-    // inventory and the dump have each waited out the connect timeout again.
-    if (isHoardError(error, "UNREACHABLE")) throw error;
+    // A server that cannot be reached, a login it refuses or a database it does not have fails the
+    // dump the same way: say so now, once, not after the inventory and the dump have each waited out
+    // the connect timeout again (or warned about the same cause twice first).
+    if (isHoardError(error, "UNREACHABLE") || isHoardError(error, "UNAUTHENTICATED") || isHoardError(error, "NOT_FOUND")) throw error;
     log(
       logger,
       "warn",
