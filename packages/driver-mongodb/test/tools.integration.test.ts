@@ -164,7 +164,12 @@ describe("mongodb tools engine against the server (real mongodump and mongoresto
     it("fails a backup with bad credentials with UNAUTHENTICATED, without the password, and stores nothing", async () => {
       const { hosts } = parseMongoUrl(server.url);
       const url = `mongodb://nobody:Wr0ngPassw0rd@${hosts}/shop?serverSelectionTimeoutMS=5000`;
-      const error = await failureOf(backup({ driver: toolsDriver(url), storage: place.storage, prefix: "credentials" }));
+      // The manifest's first question (describe) already stops such a backup; without it, mongodump's own failure is what is checked here.
+      const described = await failureOf(backup({ driver: toolsDriver(url), storage: place.storage, prefix: "credentials" }));
+      expect(isHoardError(described, "UNAUTHENTICATED"), String(described)).toBe(true);
+      expect((described as Error).message).toMatch(/^mongodb: describe: authentication failed/);
+      const driver = { ...toolsDriver(url), describe: undefined, inventory: undefined };
+      const error = await failureOf(backup({ driver, storage: place.storage, prefix: "credentials" }));
       expect(isHoardError(error, "UNAUTHENTICATED"), String(error)).toBe(true);
       expect((error as Error).message).toMatch(/^mongodb: mongodump failed .*authentication failed/);
       expect(`${(error as Error).message} ${(error as { detail?: string }).detail}`).not.toContain("Wr0ngPassw0rd");

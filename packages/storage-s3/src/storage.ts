@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
@@ -8,6 +9,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
   paginateListObjectsV2,
   type S3Client,
   type StorageClass,
@@ -113,14 +115,30 @@ export function createS3Storage(options: S3StorageOptions): Storage {
    * Sends AbortMultipartUpload, ignoring "no such upload": the upload may already be gone. Used
    * after a failure, it gives up after a while rather than hang on a silent endpoint.
    */
+  /**
+   * Aborts a multipart upload until the store no longer knows it. A part whose request was still
+   * being processed when the abort ran may still be stored, and bring the upload back (S3's
+   * documentation says to abort again until ListParts finds nothing; versitygw was seen to do it).
+   */
   async function abortMultipartUpload(objectKey: string, uploadId: string | undefined, signal?: AbortSignal): Promise<void> {
     if (!uploadId) return;
-    try {
-      await s3().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey, UploadId: uploadId }), {
-        abortSignal: signal ?? AbortSignal.timeout(2 * timeoutMs),
-      });
-    } catch (error) {
-      if (httpStatusOf(error) !== 404) throw fail(error, contextFor("AbortMultipartUpload", objectKey), signal);
+    const request = () => ({ abortSignal: signal ?? AbortSignal.timeout(2 * timeoutMs) });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await s3().send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey, UploadId: uploadId }), request());
+      } catch (error) {
+        if (httpStatusOf(error) !== 404) throw fail(error, contextFor("AbortMultipartUpload", objectKey), signal);
+      }
+      // Gone (404), or the check is not allowed or fails: nothing more can be done here; a later
+      // prune's sweep removes what is left.
+      const gone = await s3()
+        .send(new ListPartsCommand({ Bucket: bucket, Key: objectKey, UploadId: uploadId }), request())
+        .then(
+          () => false,
+          () => true,
+        );
+      if (gone || attempt >= 5 || signal?.aborted) return;
+      await delay(100 * attempt);
     }
   }
 
