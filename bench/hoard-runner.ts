@@ -1,10 +1,11 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import ts from "typescript";
+import { promisify } from "node:util";
 import { assertSucceeded, collectStdout, waitForExit } from "./child-process.ts";
 import type { ProcessPeak } from "./process-memory.ts";
 import { ProcessMemorySampler } from "./process-memory.ts";
@@ -138,22 +139,29 @@ function compressionArguments(run: HoardRunOptions): string[] {
 
 /**
  * Transpiles bench/library-backup.ts to bench/.data/library-backup.mjs so that plain `node` runs
- * it: a TypeScript loader in the measured process would add its own memory to hoard's. Relative
- * imports are rewritten to absolute file URLs because the output lives in another directory.
+ * it: a TypeScript loader in the measured process would add its own memory to hoard's. TypeScript 7
+ * has no JavaScript API (`transpileModule`), so its `tsc` emits the file, unchecked, into a scratch
+ * directory. Relative imports are rewritten to absolute file URLs because the output lives in
+ * another directory.
  */
 export async function compileLibraryRunner(): Promise<string> {
   const source = join(benchDirectory, "library-backup.ts");
   const output = join(dataDirectory, "library-backup.mjs");
-  const transpiled = ts.transpileModule(await readFile(source, "utf8"), {
-    fileName: source,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-  });
-  const rewritten = transpiled.outputText.replace(
-    /(from\s+["'])(\.{1,2}\/[^"']+)(["'])/g,
-    (_, before: string, specifier: string, after: string) => `${before}${pathToFileURL(resolve(benchDirectory, specifier)).href}${after}`,
-  );
   await mkdir(dataDirectory, { recursive: true });
-  await writeFile(output, rewritten);
+  const scratch = await mkdtemp(join(dataDirectory, "tsc-"));
+  try {
+    const tsc = join(dirname(createRequire(import.meta.url).resolve("typescript/package.json")), "bin", "tsc");
+    const options = ["--module", "nodenext", "--target", "es2022", "--verbatimModuleSyntax", "--types", "node", "--noCheck"];
+    await promisify(execFile)(process.execPath, [tsc, "--ignoreConfig", ...options, "--outDir", scratch, source]);
+    const transpiled = await readFile(join(scratch, "library-backup.js"), "utf8");
+    const rewritten = transpiled.replace(
+      /(from\s+["'])(\.{1,2}\/[^"']+)(["'])/g,
+      (_, before: string, specifier: string, after: string) => `${before}${pathToFileURL(resolve(benchDirectory, specifier)).href}${after}`,
+    );
+    await writeFile(output, rewritten);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
   return output;
 }
 

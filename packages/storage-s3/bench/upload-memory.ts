@@ -34,7 +34,6 @@ try {
     stdio: ["ignore", "pipe", "inherit"],
     env: {
       ...process.env,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       HOARD_BENCH_ENDPOINT: server.endpoint,
       HOARD_BENCH_REGION: server.region,
       HOARD_BENCH_ACCESS_KEY_ID: server.accessKeyId,
