@@ -121,7 +121,11 @@ describe("HOARD_* environment variables", () => {
 
 describe("numbers, sizes and durations are checked before any work", () => {
   const cases: Array<[string, string[], string]> = [
-    ["a compression level above 9", ["--compression-level", "42"], 'invalid --compression-level "42" for gzip: use a whole number from 0 to 9'],
+    [
+      "a compression level above 9",
+      ["--compression-level", "42"],
+      'invalid --compression-level "42" for gzip: use a whole number from 0 to 9',
+    ],
     ["a compression level that is no number", ["--compression-level", "abc"], 'invalid --compression-level "abc"'],
     ["a negative compression level", ["--compression-level", "-1"], 'invalid --compression-level "-1"'],
     ["a fractional compression level", ["--compression-level", "1.5"], 'invalid --compression-level "1.5"'],

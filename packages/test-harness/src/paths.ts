@@ -25,7 +25,7 @@ export function requireTool(name: ToolName): string {
   const path = toolPath(name);
   if (!isExecutable(path)) {
     throw new Error(
-      `${name} is not built: expected ${path}. Run scripts/install-tools.sh (it builds the test ` + "servers with Go into .cache/bin).",
+      `${name} is not built: expected ${path}. Run scripts/install-tools.sh (it builds the test servers with Go into .cache/bin).`,
     );
   }
   return path;
