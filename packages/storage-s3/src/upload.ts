@@ -60,15 +60,13 @@ export interface PartUpload {
  * with one PutObject when it fits in the first part, else as a multipart upload whose parts grow
  * with the stream (S3 allows parts of different sizes). At most `queueSize` parts are in flight
  * while the next one fills, so about `(queueSize + 1) × part size` bytes are held; each part is
- * filled in place, without a concatenation. On any failure (the body's, a request's, the signal)
- * the requests in flight are cancelled, and once they have settled the multipart upload is
- * aborted; the first error is thrown.
+ * filled in place, without a concatenation. On a failure (the body's, a request's) the parts in
+ * flight are let finish, on the signal they are cancelled; once they have settled the multipart
+ * upload is aborted, and the first error is thrown.
  */
 export async function uploadInParts(upload: PartUpload): Promise<number> {
   const { client, bucket, key, contentLength } = upload;
-  const failure = new AbortController();
-  const abortSignal = AbortSignal.any([upload.signal, failure.signal]);
-  const sendOptions = { abortSignal };
+  const sendOptions = { abortSignal: upload.signal };
   const fixedSize = contentLength === undefined ? undefined : Math.max(upload.partSize, Math.ceil(contentLength / maximumParts));
   const sizeAfter = (sent: number) => fixedSize ?? nextPartSize(sent, upload.partSize, upload.growth);
   const tooLarge = (): HoardError =>
@@ -103,11 +101,15 @@ export async function uploadInParts(upload: PartUpload): Promise<number> {
   };
   let filled = 0;
 
-  /** Keeps the first error, cancels the requests and ends the loop reading the body. */
+  /**
+   * Keeps the first error and ends the loop reading the body. The parts in flight are left to
+   * finish (each is bounded by the silence timeout): one cancelled on this side may still be stored
+   * by the server after the abort and bring the upload back (seen on versitygw). Only the caller's
+   * signal cancels them at once; the abort is then repeated until the upload is gone.
+   */
   const failWith = (error: unknown) => {
     if (firstError !== undefined) return;
     firstError = error;
-    failure.abort(error);
     upload.body.destroy();
   };
 
