@@ -2,11 +2,13 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { assertSucceeded, collectStdout, waitForExit } from "./child-process.ts";
+import { type DirectoryUsage, DirectoryUsageSampler } from "./disk-usage.ts";
 import type { ProcessPeak } from "./process-memory.ts";
 import { ProcessMemorySampler } from "./process-memory.ts";
 import type { StorageTarget } from "./storage-targets.ts";
@@ -39,7 +41,10 @@ export interface HoardRunOptions {
   compression?: "gzip" | "zstd" | "none";
   /** More `hoard backup` arguments, e.g. `--dump-option=--compress=6`; the CLI runner only. */
   extraArguments?: string[];
-  /** TMPDIR for hoard, where file mode writes its temporary file. @default this process's */
+  /**
+   * Where hoard's TMPDIR is made: a new empty directory under this one for each run, watched for
+   * what hoard writes there (file mode's temporary file, a directory dump). @default this process's TMPDIR
+   */
   temporaryDirectory?: string;
   /** age recipients (`age1...`) to encrypt the backup to; none: not encrypted. */
   encryptTo?: string[];
@@ -55,6 +60,8 @@ export interface HoardMeasurement {
   processes: ProcessPeak[];
   /** Size of the stored backup in bytes, when known. */
   outputBytes: number | undefined;
+  /** What hoard wrote into its TMPDIR (a new empty directory for each run). */
+  temporaryDisk: DirectoryUsage;
 }
 
 interface ResourceReport {
@@ -167,30 +174,100 @@ export async function compileLibraryRunner(): Promise<string> {
 
 /** Runs one backup in its own Node.js process and measures it; throws when hoard fails. */
 export async function runHoardBackup(runner: HoardRunner, run: HoardRunOptions): Promise<HoardMeasurement> {
-  await mkdir(dataDirectory, { recursive: true });
-  const reportFile = join(dataDirectory, `resources-${process.pid}-${run.prefix}.json`);
-  await rm(reportFile, { force: true });
-  const sampler = new ProcessMemorySampler();
-  const started = performance.now();
-  const child = spawn(process.execPath, ["--import", pathToFileURL(rssReporter).href, runner.script, ...runner.arguments(run)], {
-    env: { ...process.env, HOARD_BENCH_RSS_FILE: reportFile, ...(run.temporaryDirectory ? { TMPDIR: run.temporaryDirectory } : {}) },
-    stdio: ["ignore", "pipe", "pipe"],
+  const measured = await runMeasuredHoard({
+    label: `hoard (${runner.kind}, ${run.mode})`,
+    script: runner.script,
+    arguments: runner.arguments(run),
+    name: run.prefix,
+    temporaryParent: run.temporaryDirectory,
   });
-  sampler.watch(child.pid, true);
-  const stdout = collectStdout(child);
-  const exit = await waitForExit(`hoard (${runner.kind}, ${run.mode})`, child);
-  const wallSeconds = (performance.now() - started) / 1000;
-  const processes = sampler.stop();
-  assertSucceeded([exit]);
-  const report = JSON.parse(await readFile(reportFile, "utf8")) as ResourceReport;
-  await rm(reportFile, { force: true });
   return {
-    wallSeconds,
-    nodePeakKilobytes: report.maxRssKilobytes,
-    nodeCpuSeconds: (report.userCpuMicroseconds + report.systemCpuMicroseconds) / 1e6,
-    processes,
-    outputBytes: await run.target.storedSize(run.prefix, async () => reportedSize(stdout()) ?? (await listedSize(runner, run))),
+    ...measured,
+    outputBytes: await run.target.storedSize(run.prefix, async () => reportedSize(measured.stdout) ?? (await listedSize(runner, run))),
   };
+}
+
+/** One restore to run with the CLI. */
+export interface HoardRestoreOptions {
+  /** The backup: a path, a file:// URL or a storage URL of one object. */
+  backupUrl: string;
+  databaseUrl: string;
+  /** More `hoard restore` arguments, e.g. `--pg-jobs 2`. */
+  extraArguments?: string[];
+  /** Unique per run: names the resource report. */
+  name: string;
+  /** Where the run's own TMPDIR is made (and watched). @default this process's TMPDIR */
+  temporaryDirectory?: string;
+}
+
+/** What one measured hoard restore took. */
+export type HoardRestoreMeasurement = Omit<HoardMeasurement, "outputBytes">;
+
+/**
+ * Runs `hoard restore` of the built CLI in its own Node.js process and measures it like a backup;
+ * throws when hoard fails. The library runner has no restore: restores need `pnpm build`.
+ */
+export async function runHoardRestore(restore: HoardRestoreOptions): Promise<HoardRestoreMeasurement> {
+  if (!existsSync(cliScript)) throw new Error(`the restore benchmark runs the CLI: ${cliScript} does not exist; run pnpm build`);
+  const { stdout: _, ...measured } = await runMeasuredHoard({
+    label: "hoard restore",
+    script: cliScript,
+    arguments: ["restore", restore.backupUrl, restore.databaseUrl, ...(restore.extraArguments ?? [])],
+    name: restore.name,
+    temporaryParent: restore.temporaryDirectory,
+    // Finds pg_restore and psql within 0.1 s of their start, for the time hoard takes before the tool runs.
+    discoveryIntervalMs: 100,
+  });
+  return measured;
+}
+
+/** One hoard process to measure. */
+interface MeasuredHoardRun {
+  label: string;
+  script: string;
+  arguments: string[];
+  name: string;
+  temporaryParent: string | undefined;
+  discoveryIntervalMs?: number;
+}
+
+/**
+ * Starts `node --import rss-reporter.mjs <script> <arguments>` with a TMPDIR of its own (a new
+ * empty directory, watched for what hoard writes there, removed afterwards) and measures it.
+ */
+async function runMeasuredHoard(run: MeasuredHoardRun): Promise<Omit<HoardMeasurement, "outputBytes"> & { stdout: string }> {
+  await mkdir(dataDirectory, { recursive: true });
+  const reportFile = join(dataDirectory, `resources-${process.pid}-${run.name}.json`);
+  await rm(reportFile, { force: true });
+  const temporaryDirectory = await mkdtemp(join(run.temporaryParent ?? tmpdir(), "hoard-tmpdir-"));
+  try {
+    const disk = new DirectoryUsageSampler(temporaryDirectory);
+    const sampler = new ProcessMemorySampler({ discoveryIntervalMs: run.discoveryIntervalMs });
+    const started = performance.now();
+    const child = spawn(process.execPath, ["--import", pathToFileURL(rssReporter).href, run.script, ...run.arguments], {
+      env: { ...process.env, HOARD_BENCH_RSS_FILE: reportFile, TMPDIR: temporaryDirectory },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    sampler.watch(child.pid, true);
+    const stdout = collectStdout(child);
+    const exit = await waitForExit(run.label, child);
+    const wallSeconds = (performance.now() - started) / 1000;
+    const processes = sampler.stop();
+    const temporaryDisk = disk.stop();
+    assertSucceeded([exit]);
+    const report = JSON.parse(await readFile(reportFile, "utf8")) as ResourceReport;
+    return {
+      wallSeconds,
+      nodePeakKilobytes: report.maxRssKilobytes,
+      nodeCpuSeconds: (report.userCpuMicroseconds + report.systemCpuMicroseconds) / 1e6,
+      processes,
+      temporaryDisk,
+      stdout: stdout(),
+    };
+  } finally {
+    await rm(reportFile, { force: true });
+    await rm(temporaryDirectory, { recursive: true, force: true });
+  }
 }
 
 /**

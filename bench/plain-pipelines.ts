@@ -27,6 +27,11 @@ export interface PipelineMeasurement {
 export interface PlainTools {
   pgDump: string;
   gzip: string;
+  /** The restore baselines' tools; undefined when not installed (a restore variant that needs one then fails). */
+  pgRestore: string | undefined;
+  psql: string | undefined;
+  bzip2: string | undefined;
+  lbzip2: string | undefined;
 }
 
 /** gzip's own default, pg_dump's for the custom format, and hoard's (`compressionLevel` in core's backup). */
@@ -37,7 +42,20 @@ export function findPlainTools(): PlainTools {
   const pgDump = findExecutable("pg_dump");
   const gzip = findExecutable("gzip");
   if (pgDump === undefined || gzip === undefined) throw new Error("pg_dump and gzip must be on PATH (postgresql-client, gzip)");
-  return { pgDump, gzip };
+  return {
+    pgDump,
+    gzip,
+    pgRestore: findExecutable("pg_restore"),
+    psql: findExecutable("psql"),
+    bzip2: findExecutable("bzip2"),
+    lbzip2: findExecutable("lbzip2"),
+  };
+}
+
+/** A tool the restore baselines need, or an error naming its package. */
+export function requireTool(path: string | undefined, name: string, debianPackage: string): string {
+  if (path === undefined) throw new Error(`${name} is not on PATH: install ${debianPackage}`);
+  return path;
 }
 
 /** `pg_dump -Fc > file`: custom format compressed by pg_dump itself (zlib in the same process). */
@@ -61,18 +79,27 @@ export function uncompressedCustomGzip(tools: PlainTools, level = defaultCompres
   ];
 }
 
+/** Where a pipeline reads from and writes to. */
+export interface PipelineEnds {
+  /** A file the first stage reads as its stdin; none: no stdin. */
+  inputPath?: string;
+  /** A file the last stage writes its stdout into (created, mode 0600); none: /dev/null. */
+  outputPath?: string;
+}
+
 /**
  * Runs the stages as a pipeline, each stage's stdout going straight to the next one's stdin (no
  * shell, and no byte passes through this process: Node hands the pipe to the next child and stops
- * reading it), the last stage writing into `outputPath`. The connection comes from `environment`
- * (PGHOST, PGDATABASE, ...).
+ * reading it), the first stage reading `inputPath` and the last writing into `outputPath`. The
+ * connection comes from `environment` (PGHOST, PGDATABASE, ...).
  */
-export async function runPipeline(
+export async function runStages(
   stages: readonly PipelineStage[],
   environment: NodeJS.ProcessEnv,
-  outputPath: string,
-): Promise<PipelineMeasurement> {
-  const output = openSync(outputPath, "w", 0o600);
+  ends: PipelineEnds,
+): Promise<Omit<PipelineMeasurement, "outputBytes">> {
+  const output = ends.outputPath === undefined ? "ignore" : openSync(ends.outputPath, "w", 0o600);
+  const input = ends.inputPath === undefined ? "ignore" : openSync(ends.inputPath, "r");
   const sampler = new ProcessMemorySampler();
   const started = performance.now();
   const exits: Promise<ChildExit>[] = [];
@@ -82,7 +109,7 @@ export async function runPipeline(
       const last = index === stages.length - 1;
       const child = spawn(stage.executable, stage.arguments, {
         env: environment,
-        stdio: [previous?.stdout ?? "ignore", last ? output : "pipe", "pipe"],
+        stdio: [previous?.stdout ?? input, last ? output : "pipe", "pipe"],
       });
       // The next child has its own copy of the pipe now; closing ours keeps this process from reading it.
       previous?.stdout?.destroy();
@@ -94,13 +121,24 @@ export async function runPipeline(
     sampler.stop();
     throw error;
   } finally {
-    closeSync(output);
+    if (typeof output === "number") closeSync(output);
+    if (typeof input === "number") closeSync(input);
   }
   const finished = await Promise.all(exits);
   const wallSeconds = (performance.now() - started) / 1000;
   const processes = sampler.stop();
   assertSucceeded(finished);
-  return { wallSeconds, processes, outputBytes: (await stat(outputPath)).size };
+  return { wallSeconds, processes };
+}
+
+/** Runs the stages as a pipeline into `outputPath` (see runStages) and measures the output. */
+export async function runPipeline(
+  stages: readonly PipelineStage[],
+  environment: NodeJS.ProcessEnv,
+  outputPath: string,
+): Promise<PipelineMeasurement> {
+  const measured = await runStages(stages, environment, { outputPath });
+  return { ...measured, outputBytes: (await stat(outputPath)).size };
 }
 
 /** Runs a pipeline and removes its output afterwards, whatever happens. */

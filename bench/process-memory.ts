@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 
 /** The highest resident set size one process reached while it was sampled. */
 export interface ProcessPeak {
@@ -11,6 +12,11 @@ export interface ProcessPeak {
   peakKilobytes: number;
   /** User plus system CPU seconds as last sampled (up to one interval short of the total). */
   cpuSeconds: number;
+  /**
+   * Seconds from the sampler's creation to the first time this process was seen (a descendant is
+   * found up to one discovery interval late): when a tool started inside hoard's run.
+   */
+  firstSeenSeconds: number;
 }
 
 /** How often to sample. */
@@ -110,6 +116,7 @@ export class ProcessMemorySampler {
   readonly #roots: number[] = [];
   readonly #sampleIntervalMs: number;
   readonly #discoveryIntervalMs: number;
+  readonly #created = performance.now();
   #sampleTimer: NodeJS.Timeout | undefined;
   #discoveryTimer: NodeJS.Timeout | undefined;
 
@@ -150,6 +157,7 @@ export class ProcessMemorySampler {
       executable: readExecutable(pid) ?? "?",
       peakKilobytes: 0,
       cpuSeconds: 0,
+      firstSeenSeconds: (performance.now() - this.#created) / 1000,
     });
   }
 
@@ -177,6 +185,12 @@ export class ProcessMemorySampler {
 /** The processes of one name (e.g. every `pg_dump`) that were seen with memory. */
 function processesNamed(peaks: readonly ProcessPeak[], name: string): ProcessPeak[] {
   return peaks.filter((peak) => peak.name === name && peak.peakKilobytes > 0);
+}
+
+/** The earliest time a process of one name was first seen (seconds from the sampler's creation); undefined when none was. */
+export function firstSeenOf(peaks: readonly ProcessPeak[], name: string): number | undefined {
+  const matching = peaks.filter((peak) => peak.name === name);
+  return matching.length === 0 ? undefined : Math.min(...matching.map((peak) => peak.firstSeenSeconds));
 }
 
 /** The largest peak among processes of one name, in KiB; undefined when none was seen. */

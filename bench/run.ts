@@ -1,9 +1,13 @@
 /**
- * hoard's backup benchmark: for each database size, hoard in stream and file mode against the
- * plain tools, with wall time, peak memory, CPU time and output size, and the issue's targets.
+ * hoard's PostgreSQL benchmark: for each database size, hoard's backups (stream and file mode,
+ * encrypted, zstd) against the plain tools, and hoard's restores against pg_restore and psql (see
+ * bench/restore.ts), with wall time, peak memory, CPU time, output size and temporary disk, and
+ * the issues' targets as PASS/FAIL lines.
  *
- *   pnpm bench                                   (builds, then runs with the defaults)
+ *   pnpm bench                                   (builds, then runs with the defaults: 300 MiB,
+ *                                                 every variant, backup and restore, 3 runs each)
  *   pnpm exec tsx bench/run.ts --sizes 300,1024 --repeat 3
+ *   pnpm exec tsx bench/run.ts --sizes 300,1024,5120 --variants hoard-stream,pg-dump-custom --repeat 1
  *
  * Options:
  *   --sizes 300,1024          database sizes on disk, MiB (default 300); each database is made once
@@ -13,10 +17,16 @@
  *   --fresh                   rebuild the databases
  *   --runner auto|cli|library hoard's CLI (apps/cli/dist/cli.js) or bench/library-backup.ts; auto
  *                             (default) takes the CLI when it is built
- *   --variants a,b            only these variant ids (default all: hoard-stream, hoard-stream-age,
- *                             hoard-stream-zstd, hoard-file, pg-dump-custom, pg-dump-gzip,
- *                             pg-dump-raw-gzip); hoard-stream-age encrypts to a key made by
- *                             age-keygen for the run; hoard-stream-zstd is --compression zstd
+ *   --variants a,b            only these variant ids, or the groups `backup` and `restore` (default
+ *                             all). Backups: hoard-stream, hoard-stream-age, hoard-stream-zstd,
+ *                             hoard-file, pg-dump-custom, pg-dump-gzip, pg-dump-raw-gzip;
+ *                             hoard-stream-age encrypts to a key made by age-keygen for the run;
+ *                             hoard-stream-zstd is --compression zstd. Restores (each into a fresh
+ *                             empty database; the CLI runs them, so they need pnpm build):
+ *                             restore-hoard, restore-pg-restore, restore-hoard-jobs,
+ *                             restore-pg-restore-jobs, restore-hoard-bz2, restore-bzip2-psql,
+ *                             restore-lbzip2-psql (reference)
+ *   --restore-jobs N          N of the --jobs restores and their inputs (default 2)
  *   --compression-level N     hoard's gzip level (default: hoard's, 6)
  *   --plain-compression-level N  the plain pipelines' level, pg_dump -Z N and gzip -N (default 6,
  *                             both tools' own default, which is what the wall-time target compares with)
@@ -27,15 +37,26 @@
  *   --storage-url URL         store to an existing storage instead, e.g. s3://bench/runs ...
  *   --storage-arg=ARG         ... with the options hoard needs for it (repeatable), e.g.
  *                             --storage-arg=--s3-endpoint=http://127.0.0.1:7070
- *   --work-directory DIR      where outputs and temporary files go (default the system's)
+ *   --work-directory DIR      where outputs, restore inputs and temporary files go (default the
+ *                             system's); each hoard run gets a new empty TMPDIR under it, watched for
+ *                             the temporary disk it uses
  *   --quiet-wait SECONDS      before each run, wait up to this long for the machine's CPUs to be
  *                             under 20% busy (others' builds skew wall times; default 60, 0: no wait);
  *                             the busy share seen is kept with each run
  *
  * Memory: hoard's Node.js process reports its own ru_maxrss when it exits (bench/rss-reporter.mjs,
  * loaded with `node --import`); pg_dump and gzip have no such hook, so their VmHWM is read from
- * /proc/<pid>/status every 20 ms (see bench/process-memory.ts). Results: a markdown table on
- * stdout, everything in bench/.data/results-<timestamp>.json.
+ * /proc/<pid>/status every 20 ms (see bench/process-memory.ts). Temporary disk: the files in
+ * hoard's TMPDIR, walked every 50 ms and watched with inotify (bench/disk-usage.ts). Results:
+ * markdown tables on stdout (backups, seconds per MiB and throughput, restores), the targets as
+ * PASS/FAIL/SKIP lines, everything in bench/.data/results-<timestamp>.json.
+ *
+ * Targets: stream mode's peak RSS under 150 MiB (local storage; 200 MiB to S3/GCS) and at or
+ * under 120 MiB, and flat (largest size within 10 MiB of the smallest); its wall time within 1.2x
+ * the faster plain pipeline and within 0.6x of pg_dump -Fc, its output no larger than
+ * pg_dump -Fc's, no temporary disk; linear time (seconds per MiB at the largest size within
+ * 1.25x of the smallest size's); the encrypted stream backup within 1.15x and 10 MiB of the plain
+ * one; each hoard restore within 1.1x of its plain tool. The figures and why: bench/report.ts.
  */
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -59,9 +80,20 @@ import {
   uncompressedCustomGzip,
   uncompressedDumpSize,
 } from "./plain-pipelines.ts";
+import type { ProcessPeak } from "./process-memory.ts";
 import { canSampleProcessMemory, cpuOf, peakOf } from "./process-memory.ts";
-import type { Sample, SizeResult, VariantResult } from "./report.ts";
-import { checkTargets, databaseLines, markdownTable, summarize, targetLines } from "./report.ts";
+import type { Sample, SizeResult, ToolUse, VariantResult } from "./report.ts";
+import {
+  checkScaleTargets,
+  checkTargets,
+  databaseLines,
+  markdownTable,
+  restoreTable,
+  scaleLines,
+  summarize,
+  targetLines,
+} from "./report.ts";
+import { RestoreInputs, type RestoreVariant, restoreVariants } from "./restore.ts";
 import type { StorageTarget } from "./storage-targets.ts";
 import { openStorageTarget } from "./storage-targets.ts";
 
@@ -80,6 +112,7 @@ interface BenchmarkOptions {
   storageArguments: string[];
   workDirectory: string;
   quietWaitSeconds: number;
+  restoreJobs: number;
 }
 
 /** What every variant's run needs. */
@@ -97,6 +130,10 @@ interface RunContext {
   runName: string;
   /** The age recipient the encrypted variant encrypts to (age-keygen's, made once per benchmark). */
   recipient: () => Promise<string>;
+  server: PostgresServer;
+  /** The restore variants' inputs for this size. */
+  restoreInputs: RestoreInputs;
+  restoreJobs: number;
 }
 
 /** One thing to measure. */
@@ -104,8 +141,11 @@ interface Variant {
   id: string;
   label: string;
   kind: "hoard" | "plain";
-  /** Counts as a plain pipeline for the wall-time target. */
+  phase: "backup" | "restore";
+  /** Counts as a plain pipeline for the backup wall-time target. */
   baseline: boolean;
+  /** Restores: the plain restore a hoard restore is held against. */
+  comparedWith?: string;
   run(context: RunContext): Promise<Sample>;
 }
 
@@ -130,6 +170,7 @@ function parseOptions(argv: string[]): BenchmarkOptions {
       "storage-arg": { type: "string", multiple: true, default: [] },
       "work-directory": { type: "string", default: tmpdir() },
       "quiet-wait": { type: "string", default: "60" },
+      "restore-jobs": { type: "string", default: "2" },
     },
     strict: true,
   });
@@ -138,6 +179,8 @@ function parseOptions(argv: string[]): BenchmarkOptions {
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error("--repeat takes a whole number of at least 1");
   if (!["auto", "cli", "library"].includes(values.runner)) throw new Error("--runner takes auto, cli or library");
+  const restoreJobs = Number(values["restore-jobs"]);
+  if (!Number.isInteger(restoreJobs) || restoreJobs < 2 || restoreJobs > 64) throw new Error("--restore-jobs takes 2 to 64");
   return {
     sizes,
     repeat,
@@ -152,6 +195,7 @@ function parseOptions(argv: string[]): BenchmarkOptions {
     storageArguments: values["storage-arg"],
     workDirectory: resolve(values["work-directory"]),
     quietWaitSeconds: Math.max(0, Number(values["quiet-wait"]) || 0),
+    restoreJobs,
   };
 }
 
@@ -169,6 +213,7 @@ function hoardVariant(mode: "stream" | "file", encrypted = false, compression?: 
     id: `hoard-${mode}${suffix}`,
     label: `hoard ${mode}${encrypted ? ", age-encrypted" : ""}${compression ? `, ${compression} (its default level)` : ""}`,
     kind: "hoard",
+    phase: "backup",
     baseline: false,
     async run(context) {
       // Not `<run>-stream-age`: the unencrypted run's `<run>-stream-*` would match it.
@@ -191,10 +236,24 @@ function hoardVariant(mode: "stream" | "file", encrypted = false, compression?: 
         pgDumpPeakKilobytes: peakOf(measured.processes, "pg_dump"),
         pgDumpCpuSeconds: cpuOf(measured.processes, "pg_dump"),
         outputBytes: measured.outputBytes,
+        temporaryDiskBytes: measured.temporaryDisk.peakBytes,
+        temporaryFiles: measured.temporaryDisk.fileCount,
+        tools: toolUses(measured.processes),
         processes: measured.processes,
       };
     },
   };
+}
+
+/** Peak RSS and CPU seconds of each tool by process name; hoard's own Node.js process is left out (it reports itself). */
+function toolUses(processes: readonly ProcessPeak[]): Record<string, ToolUse> {
+  const uses: Record<string, ToolUse> = {};
+  for (const peak of processes) {
+    if (peak.executable === process.execPath || peak.peakKilobytes === 0) continue;
+    const use = uses[peak.name] ?? { peakKilobytes: 0, cpuSeconds: 0 };
+    uses[peak.name] = { peakKilobytes: Math.max(use.peakKilobytes, peak.peakKilobytes), cpuSeconds: use.cpuSeconds + peak.cpuSeconds };
+  }
+  return uses;
 }
 
 function plainVariant(
@@ -207,6 +266,7 @@ function plainVariant(
     id,
     label,
     kind: "plain",
+    phase: "backup",
     baseline,
     async run(context) {
       const output = join(context.outputDirectory, `${context.runName}-${id}.out`);
@@ -218,29 +278,69 @@ function plainVariant(
         gzipPeakKilobytes: peakOf(measured.processes, "gzip"),
         gzipCpuSeconds: cpuOf(measured.processes, "gzip"),
         outputBytes: measured.outputBytes,
+        tools: toolUses(measured.processes),
         processes: measured.processes,
       };
     },
   };
 }
 
-/** Every variant, in the order of the table. */
-const allVariants: Variant[] = [
-  hoardVariant("stream"),
-  hoardVariant("stream", true),
-  hoardVariant("stream", false, "zstd"),
-  hoardVariant("file"),
-  plainVariant("pg-dump-custom", "pg_dump -Fc > file", true, customFormatDump),
-  plainVariant("pg-dump-gzip", "pg_dump | gzip > file", true, plainSqlGzip),
-  plainVariant("pg-dump-raw-gzip", "pg_dump -Fc -Z0 | gzip > file (reference)", false, uncompressedCustomGzip),
-];
+/** A restore of bench/restore.ts as a variant of the table. */
+function restoreVariant(restore: RestoreVariant): Variant {
+  return {
+    id: restore.id,
+    label: restore.label,
+    kind: restore.kind,
+    phase: "restore",
+    baseline: false,
+    comparedWith: restore.comparedWith,
+    async run(context) {
+      const measured = await restore.run({
+        server: context.server,
+        tools: context.tools,
+        inputs: context.restoreInputs,
+        jobs: context.restoreJobs,
+        temporaryDirectory: context.outputDirectory,
+        runName: context.runName,
+      });
+      return {
+        wallSeconds: measured.wallSeconds,
+        nodePeakKilobytes: measured.nodePeakKilobytes,
+        nodeCpuSeconds: measured.nodeCpuSeconds,
+        toolStartSeconds: measured.toolStartSeconds,
+        temporaryDiskBytes: measured.temporaryDisk?.peakBytes,
+        temporaryFiles: measured.temporaryDisk?.fileCount,
+        inputBytes: measured.inputBytes,
+        tools: toolUses(measured.processes),
+        processes: measured.processes,
+      };
+    },
+  };
+}
 
-function selectVariants(ids: string[] | undefined): Variant[] {
-  if (ids === undefined) return allVariants;
-  const unknown = ids.filter((id) => !allVariants.some((variant) => variant.id === id));
+/** Every variant, in the order of the tables; `restoreJobs` names the --jobs restores. */
+function allVariants(restoreJobs: number): Variant[] {
+  return [
+    hoardVariant("stream"),
+    hoardVariant("stream", true),
+    hoardVariant("stream", false, "zstd"),
+    hoardVariant("file"),
+    plainVariant("pg-dump-custom", "pg_dump -Fc > file", true, customFormatDump),
+    plainVariant("pg-dump-gzip", "pg_dump | gzip > file", true, plainSqlGzip),
+    plainVariant("pg-dump-raw-gzip", "pg_dump -Fc -Z0 | gzip > file (reference)", false, uncompressedCustomGzip),
+    ...restoreVariants(restoreJobs).map(restoreVariant),
+  ];
+}
+
+/** The variants named by id, or by group (`backup`, `restore`). */
+function selectVariants(ids: string[] | undefined, restoreJobs: number): Variant[] {
+  const every = allVariants(restoreJobs);
+  if (ids === undefined) return every;
+  const groups = new Set<string>(["backup", "restore"]);
+  const unknown = ids.filter((id) => !groups.has(id) && !every.some((variant) => variant.id === id));
   if (unknown.length > 0)
-    throw new Error(`unknown variants ${unknown.join(", ")}: use ${allVariants.map((variant) => variant.id).join(", ")}`);
-  return allVariants.filter((variant) => ids.includes(variant.id));
+    throw new Error(`unknown variants ${unknown.join(", ")}: use backup, restore, ${every.map((variant) => variant.id).join(", ")}`);
+  return every.filter((variant) => ids.includes(variant.id) || ids.includes(variant.phase));
 }
 
 /**
@@ -275,24 +375,42 @@ async function measureSize(
   sizeMegabytes: number,
   server: PostgresServer,
   options: BenchmarkOptions,
-  shared: Omit<RunContext, "databaseUrl" | "environment" | "runName">,
+  shared: Omit<RunContext, "databaseUrl" | "environment" | "runName" | "restoreInputs">,
   variants: Variant[],
-): Promise<SizeResult> {
+): Promise<SizeResult & { restoreInputs: unknown }> {
   const log = (line: string) => process.stderr.write(`[${sizeMegabytes} MiB] ${line}\n`);
   const database = await prepareBenchmarkDatabase({ server, sizeMegabytes, fresh: options.fresh, log });
   const environment = server.clientEnvironment(database.name);
   log("warming up: one pg_dump -Fc -Z0 to count the uncompressed dump and fill the page cache");
   const uncompressedDumpBytes = await uncompressedDumpSize(shared.tools, environment);
+  const restoreInputs = new RestoreInputs({
+    directory: join(shared.outputDirectory, `restore-inputs-${sizeMegabytes}mb`),
+    server,
+    sourceDatabase: database.name,
+    tools: shared.tools,
+    jobs: shared.restoreJobs,
+    log,
+  });
   const loadAverageBefore = loadavg();
   const samples = new Map<string, Sample[]>(variants.map((variant) => [variant.id, []]));
-  for (let round = 0; round < options.repeat; round++) {
-    for (const variant of roundOrder(variants, round)) {
-      const context: RunContext = { ...shared, databaseUrl: database.url, environment, runName: `bench-${sizeMegabytes}mb-r${round + 1}` };
-      const sample = await runOnce(variant, context, options.quietWaitSeconds);
-      samples.get(variant.id)?.push(sample);
-      log(`round ${round + 1}/${options.repeat} ${variant.label}: ${describeSample(sample)}`);
-      await shared.target.clear();
+  try {
+    for (let round = 0; round < options.repeat; round++) {
+      for (const variant of roundOrder(variants, round)) {
+        const context: RunContext = {
+          ...shared,
+          databaseUrl: database.url,
+          environment,
+          restoreInputs,
+          runName: `bench-${sizeMegabytes}mb-r${round + 1}`,
+        };
+        const sample = await runOnce(variant, context, options.quietWaitSeconds);
+        samples.get(variant.id)?.push(sample);
+        log(`round ${round + 1}/${options.repeat} ${variant.label}: ${describeSample(sample)}`);
+        await shared.target.clear();
+      }
     }
+  } finally {
+    await restoreInputs.remove();
   }
   const results: VariantResult[] = variants.map((variant) => {
     const variantSamples = samples.get(variant.id) ?? [];
@@ -300,6 +418,8 @@ async function measureSize(
       id: variant.id,
       label: variant.label,
       kind: variant.kind,
+      phase: variant.phase,
+      comparedWith: variant.comparedWith,
       baseline: variant.baseline,
       samples: variantSamples,
       summary: summarize(variantSamples),
@@ -317,6 +437,7 @@ async function measureSize(
     loadAverageBefore,
     variants: results,
     targets: checkTargets(sizeMegabytes, results, shared.target.name.split(" ")[0]),
+    restoreInputs: await restoreInputs.describe(),
   };
 }
 
@@ -370,7 +491,7 @@ async function writeResults(started: Date, document: unknown): Promise<string> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const variants = selectVariants(options.variants);
+  const variants = selectVariants(options.variants, options.restoreJobs);
   if (!canSampleProcessMemory()) throw new Error("this benchmark reads /proc/<pid>/status for peak memory: it needs Linux");
   const started = new Date();
   const tools = findPlainTools();
@@ -395,9 +516,12 @@ async function main(): Promise<void> {
       compressionLevel: options.compressionLevel,
       plainCompressionLevel: options.plainCompressionLevel,
       hoardArguments: options.hoardArguments,
+      server,
+      restoreJobs: options.restoreJobs,
     };
     const sizes: SizeResult[] = [];
     for (const size of options.sizes) sizes.push(await measureSize(size, server, options, shared, variants));
+    const scaleTargets = checkScaleTargets(sizes);
     const path = await writeResults(started, {
       started: started.toISOString(),
       options,
@@ -405,17 +529,22 @@ async function main(): Promise<void> {
       storage: target.name,
       machine,
       sizes,
+      scaleTargets,
     });
     const lines = [
       describeRunner(runner),
-      `storage: ${target.name}; runs per variant: ${options.repeat}; gzip level: hoard ${options.compressionLevel ?? 6}, plain ${options.plainCompressionLevel ?? 6}${options.hoardArguments.length > 0 ? `; hoard arguments: ${options.hoardArguments.join(" ")}` : ""}; PostgreSQL server: ${server.origin}`,
+      `storage: ${target.name}; runs per variant: ${options.repeat}; gzip level: hoard ${options.compressionLevel ?? 6}, plain ${options.plainCompressionLevel ?? 6}${options.hoardArguments.length > 0 ? `; hoard arguments: ${options.hoardArguments.join(" ")}` : ""}; restore jobs: ${options.restoreJobs}; PostgreSQL server: ${server.origin}`,
       "",
       ...machineLines(machine),
       ...databaseLines(sizes),
       "",
       markdownTable(sizes),
       "",
-      ...targetLines(sizes),
+      ...scaleLines(sizes),
+      "",
+      restoreTable(sizes),
+      "",
+      ...targetLines(sizes, scaleTargets),
       "",
       `results: ${path}`,
     ];
