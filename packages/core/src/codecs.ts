@@ -7,6 +7,7 @@ import { createGunzip, createGzip } from "node:zlib";
 import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
 import type { CompressionFormat } from "./manifest.js";
+import { defaultCompressionJobs, parallelGzip, parallelZstd } from "./parallel-compress.js";
 
 /** One layer of packaging, named by its file extension. */
 /** `age` is encryption (see encryption.ts), undone with keys rather than by `decompressor`. */
@@ -61,20 +62,26 @@ export function compressionExtension(format: CompressionFormat): string | undefi
 
 /**
  * A stream that compresses in `format` at `level` (checked by the caller against
- * `compressionLevels`). zstd is zlib's where this Node.js has it (22.15+), else the `zstd`
- * program; both write frames with a content checksum (the program's default; zlib's is turned on
- * here, it writes none by default), readable by the standard `zstd -d`. The program's failure
- * fails the stream before its output ends, so a cut-short frame is never stored as a whole one.
+ * `compressionLevels`) on `jobs` threads (default: `defaultCompressionJobs()`, the cores up to
+ * what libuv's thread pool can spare). With more than one job, gzip is one standard member made of
+ * blocks compressed at once (pigz's method), zstd a series of frames (see parallel-compress.ts);
+ * one job is zlib's own stream. zstd is zlib's where this Node.js has it (22.15+), else the `zstd`
+ * program (`-T<jobs>`); both write frames with a content checksum (the program's default; zlib's
+ * is turned on here, it writes none by default), readable by the standard `zstd -d`. The
+ * program's failure fails the stream before its output ends, so a cut-short frame is never
+ * stored as a whole one.
  */
-export function compressor(format: Exclude<CompressionFormat, "none">, level: number): Transform | Duplex {
-  if (format === "gzip") return createGzip({ level });
+export function compressor(format: Exclude<CompressionFormat, "none">, level: number, jobs = defaultCompressionJobs()): Transform | Duplex {
+  if (format === "gzip") return jobs > 1 ? parallelGzip(level, { jobs }) : createGzip({ level });
   const native = zlib as unknown as Partial<NativeZstd>;
   if (native.createZstdCompress && native.constants?.ZSTD_c_compressionLevel !== undefined) {
+    const parallel = jobs > 1 ? parallelZstd(level, { jobs }) : undefined;
+    if (parallel) return parallel;
     return native.createZstdCompress({
       params: { [native.constants.ZSTD_c_compressionLevel]: level, [native.constants.ZSTD_c_checksumFlag]: 1 },
     });
   }
-  return filterProgram("zstd", ["-c", "-q", `-${level}`], "INTERNAL", zstdMissing("write .zst"));
+  return filterProgram("zstd", ["-c", "-q", `-${level}`, `-T${jobs}`], "INTERNAL", zstdMissing("write .zst"));
 }
 
 /** Which compressor `compressor("zstd", ...)` uses here: `zlib` (this Node.js has zstd) or the `zstd` program. */

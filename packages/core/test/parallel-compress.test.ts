@@ -1,0 +1,167 @@
+// The parallel compressors (pigz-style gzip, framed zstd): the real gzip and zstd programs read
+// what they write, byte for byte; gzip stays one member the size of a one-thread gzip; memory stays
+// bounded when the reader stops; a failing block fails the stream.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { compressor } from "../src/codecs.ts";
+import { defaultCompressionJobs, parallelGzip, parallelZstd } from "../src/parallel-compress.ts";
+
+/** Runs a program with `input` on stdin; resolves with stdout, or rejects with its stderr. */
+function programOutput(program: string, args: string[], input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${program} exited ${code}: ${stderr}`))));
+    child.stdin.on("error", () => {});
+    child.stdin.end(input);
+  });
+}
+
+/** Text that repeats across block boundaries (so the primed window matters), with random runs. */
+function sample(bytes: number): Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (let row = 0; size < bytes; row++) {
+    const part =
+      row % 50 === 49
+        ? randomBytes(700)
+        : Buffer.from(`INSERT INTO orders VALUES (${row}, 'customer ${row % 313}', '{"items": ${row % 17}}');\n`);
+    parts.push(part);
+    size += part.length;
+  }
+  return Buffer.concat(parts).subarray(0, bytes);
+}
+
+/** Compresses `input`, written in `chunkSize` pieces, through `stream`. */
+async function compressWith(stream: NodeJS.ReadWriteStream, input: Buffer, chunkSize: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const pieces = function* () {
+    for (let offset = 0; offset < input.length; offset += chunkSize) yield input.subarray(offset, offset + chunkSize);
+  };
+  await pipeline(
+    Readable.from(pieces()),
+    stream,
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk);
+        callback();
+      },
+    }),
+  );
+  return Buffer.concat(chunks);
+}
+
+describe("parallel gzip", () => {
+  const input = sample(3 * 1024 * 1024 + 12_345);
+
+  it("writes one gzip member that the gzip program and zlib read back exactly", async () => {
+    const blockSize = 64 * 1024;
+    const output = await compressWith(parallelGzip(6, { jobs: 3, blockSize }), input, 10_000);
+    expect((await programOutput("gzip", ["-dc"], output)).equals(input)).toBe(true);
+    expect(gunzipSync(output).equals(input)).toBe(true);
+    await programOutput("gzip", ["-t"], output);
+    // One member, the size of a one-thread gzip but for a few bytes a block: blocks that started
+    // without the previous block's window would each lose their first matches (kilobytes here).
+    expect(output.subarray(0, 3)).toEqual(Buffer.from([0x1f, 0x8b, 0x08]));
+    const blocks = Math.ceil(input.length / blockSize);
+    const single = gzipSync(input, { level: 6 }).length;
+    expect(Math.abs(output.length - single)).toBeLessThan(blocks * 16);
+  });
+
+  it("cuts large writes into blocks and keeps the tail of a write for the next block", async () => {
+    const output = await compressWith(parallelGzip(1, { jobs: 2, blockSize: 100_000 }), input, 1024 * 1024);
+    expect((await programOutput("gzip", ["-dc"], output)).equals(input)).toBe(true);
+  });
+
+  it("writes a valid empty gzip for an empty input, and a whole one for input of exactly one block", async () => {
+    const empty = await compressWith(parallelGzip(6, { jobs: 2 }), Buffer.alloc(0), 1);
+    expect((await programOutput("gzip", ["-dc"], empty)).length).toBe(0);
+    const exact = input.subarray(0, 128 * 1024);
+    const one = await compressWith(parallelGzip(6, { jobs: 2, blockSize: 64 * 1024 }), exact, 64 * 1024);
+    expect((await programOutput("gzip", ["-dc"], one)).equals(exact)).toBe(true);
+  });
+
+  it("keeps the CRC and length trailer right, so a flipped byte is found", async () => {
+    const output = await compressWith(parallelGzip(6, { jobs: 2, blockSize: 64 * 1024 }), input, 50_000);
+    const trailer = output.subarray(-8);
+    expect(trailer.readUInt32LE(4)).toBe(input.length);
+    const damaged = Buffer.from(output);
+    damaged[damaged.length - 6] = (damaged[damaged.length - 6] as number) ^ 0xff;
+    await expect(programOutput("gzip", ["-t"], damaged)).rejects.toThrow(/crc|length|invalid/i);
+  });
+
+  it("stops taking input when its reader stops: at most the blocks in flight and one being filled", async () => {
+    const blockSize = 64 * 1024;
+    const jobs = 2;
+    let produced = 0;
+    const source = new Readable({
+      read() {
+        produced += 16 * 1024;
+        this.push(randomBytes(16 * 1024));
+      },
+    });
+    const stream = parallelGzip(6, { jobs, blockSize });
+    source.pipe(stream);
+    // Nobody reads the compressed side: random data does not shrink, so it fills up at once.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    source.unpipe(stream);
+    source.destroy();
+    stream.destroy();
+    // jobs in flight + the block filling + the readable and writable buffers (16 KiB each) + one
+    // block's output that was pushed before the pause was seen.
+    expect(produced).toBeGreaterThan(blockSize);
+    expect(produced).toBeLessThan((jobs + 3) * blockSize + 4 * 16 * 1024);
+  });
+
+  it("fails the stream when a block fails to compress", async () => {
+    await expect(compressWith(parallelGzip(42, { jobs: 2, blockSize: 64 * 1024 }), input, 64 * 1024)).rejects.toThrow(/level/i);
+  });
+});
+
+describe("parallel zstd", () => {
+  const input = sample(9 * 1024 * 1024 + 777);
+
+  it("writes frames with checksums that the zstd program reads back exactly", async () => {
+    const stream = parallelZstd(3, { jobs: 2, blockSize: 1024 * 1024 });
+    expect(stream).toBeDefined();
+    const output = await compressWith(stream as NodeJS.ReadWriteStream, input, 300_000);
+    expect((await programOutput("zstd", ["-dc"], output)).equals(input)).toBe(true);
+    await programOutput("zstd", ["-t"], output);
+    // A frame cut short is found: every frame carries its content checksum.
+    await expect(programOutput("zstd", ["-t"], output.subarray(0, output.length - 3))).rejects.toThrow();
+  });
+});
+
+describe("compressor", () => {
+  it("spreads gzip over the cores by default and stays readable by gunzip", async () => {
+    expect(defaultCompressionJobs()).toBeGreaterThanOrEqual(1);
+    const input = sample(2 * 1024 * 1024);
+    for (const jobs of [1, 2]) {
+      const output = await compressWith(compressor("gzip", 6, jobs), input, 65_536);
+      expect((await programOutput("gzip", ["-dc"], output)).equals(input)).toBe(true);
+    }
+  });
+
+  it("leaves a thread of libuv's pool for file system calls", () => {
+    const saved = process.env.UV_THREADPOOL_SIZE;
+    try {
+      process.env.UV_THREADPOOL_SIZE = "2";
+      expect(defaultCompressionJobs()).toBe(1);
+      process.env.UV_THREADPOOL_SIZE = "64";
+      expect(defaultCompressionJobs()).toBeLessThanOrEqual(63);
+    } finally {
+      if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
+      else process.env.UV_THREADPOOL_SIZE = saved;
+    }
+  });
+});
