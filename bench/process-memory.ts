@@ -17,6 +17,8 @@ export interface ProcessPeak {
    * found up to one discovery interval late): when a tool started inside hoard's run.
    */
   firstSeenSeconds: number;
+  /** Seconds from the sampler's creation to the last sample that found the process alive (up to one sample interval before its exit). */
+  lastSeenSeconds: number;
 }
 
 /** How often to sample. */
@@ -158,6 +160,7 @@ export class ProcessMemorySampler {
       peakKilobytes: 0,
       cpuSeconds: 0,
       firstSeenSeconds: (performance.now() - this.#created) / 1000,
+      lastSeenSeconds: (performance.now() - this.#created) / 1000,
     });
   }
 
@@ -177,6 +180,7 @@ export class ProcessMemorySampler {
       }
       peak.peakKilobytes = Math.max(peak.peakKilobytes, kilobytes);
       peak.cpuSeconds = readCpuSeconds(peak.pid) ?? peak.cpuSeconds;
+      peak.lastSeenSeconds = (performance.now() - this.#created) / 1000;
       peak.name = readProcessName(peak.pid) ?? peak.name;
     }
   }

@@ -20,6 +20,8 @@ interface Measures {
   inputBytes?: number;
   /** hoard restores: seconds from hoard's start until the restoring tool (pg_restore, psql) was first seen. */
   toolStartSeconds?: number;
+  /** hoard restores: seconds from the restoring tool's exit until hoard's. */
+  afterToolSeconds?: number;
   /** Peak RSS (KiB) and CPU seconds of each tool by process name, hoard's own Node.js process left out. */
   tools?: Record<string, ToolUse>;
 }
@@ -135,6 +137,7 @@ export function summarize(samples: readonly Sample[]): Summary {
     temporaryFiles: highest(pick((sample) => sample.temporaryFiles)),
     inputBytes: median(pick((sample) => sample.inputBytes)),
     toolStartSeconds: median(pick((sample) => sample.toolStartSeconds)),
+    afterToolSeconds: median(pick((sample) => sample.afterToolSeconds)),
     tools: summarizeTools(good),
   };
 }
@@ -441,19 +444,24 @@ function formatTools(summary: Summary): string {
   return tools.map(([name, use]) => `${name} ${formatKilobytes(use.peakKilobytes)} MiB, ${use.cpuSeconds.toFixed(1)} s`).join("; ");
 }
 
+function formatToolSpan(summary: Summary): string {
+  if (summary.toolStartSeconds === undefined) return "-";
+  return `${formatSeconds(summary.toolStartSeconds)} / ${formatSeconds(summary.afterToolSeconds)}`;
+}
+
 function restoreRow(size: SizeResult, variant: VariantResult): string {
   const { summary } = variant;
   const plain = variant.comparedWith === undefined ? undefined : find(size.variants, variant.comparedWith)?.summary.wallSeconds;
   const relative = plain !== undefined && summary.wallSeconds !== undefined ? `${(summary.wallSeconds / plain).toFixed(2)}x` : "-";
   const input = summary.inputBytes === undefined ? "-" : formatMegabytes(summary.inputBytes / bytesPerMegabyte);
   const cpu = summary.nodeCpuSeconds === undefined ? "-" : summary.nodeCpuSeconds.toFixed(1);
-  return `| ${size.sizeMegabytes} MiB | ${escapeCell(variant.label)} | ${formatWall(summary)} | ${relative} | ${formatKilobytes(summary.nodePeakKilobytes)} | ${cpu} | ${escapeCell(formatTools(summary))} | ${input} | ${formatSeconds(summary.toolStartSeconds)} | ${formatTemporaryDisk(summary)} |`;
+  return `| ${size.sizeMegabytes} MiB | ${escapeCell(variant.label)} | ${formatWall(summary)} | ${relative} | ${formatKilobytes(summary.nodePeakKilobytes)} | ${cpu} | ${escapeCell(formatTools(summary))} | ${input} | ${formatToolSpan(summary)} | ${formatTemporaryDisk(summary)} |`;
 }
 
 /** The restores as one markdown table; empty when none ran. */
 export function restoreTable(sizes: readonly SizeResult[]): string {
   const lines = [
-    "| Database | Variant | Wall s, median (range) | vs its plain tool | hoard Node peak RSS MiB | hoard Node CPU s | tools: peak RSS, CPU s | Input MiB | hoard: s before the tool starts | hoard temp disk peak MiB (files) |",
+    "| Database | Variant | Wall s, median (range) | vs its plain tool | hoard Node peak RSS MiB | hoard Node CPU s | tools: peak RSS, CPU s | Input MiB | hoard: s before the tool starts / after it exits | hoard temp disk peak MiB (files) |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const size of sizes) {

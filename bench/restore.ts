@@ -64,8 +64,10 @@ export interface RestoreMeasurement {
   processes: ProcessPeak[];
   nodePeakKilobytes?: number;
   nodeCpuSeconds?: number;
-  /** Seconds from hoard's start until the process that restores (pg_restore, or the last psql) was first seen. */
+  /** Seconds from hoard's start until the process that restores (pg_restore, or the last psql) was first seen (0.1 s resolution). */
   toolStartSeconds?: number;
+  /** Seconds from the last sample that found that process alive until hoard exited (20 ms resolution). */
+  afterToolSeconds?: number;
   temporaryDisk?: DirectoryUsage;
   /** Bytes of the file or directory the restore reads. */
   inputBytes: number;
@@ -237,14 +239,19 @@ async function tableCounts(server: PostgresServer, database: string): Promise<Ma
 }
 
 /** Drops and creates the restore database, then checkpoints: every run starts from the same empty database and clean buffers. */
-async function freshDatabase(server: PostgresServer): Promise<void> {
+export async function freshDatabase(server: PostgresServer): Promise<void> {
   await server.query(`DROP DATABASE IF EXISTS ${restoreDatabaseName} WITH (FORCE)`);
   await server.query(`CREATE DATABASE ${restoreDatabaseName}`);
   await server.query("CHECKPOINT");
 }
 
-/** Checks that the restore brought every row back. */
-async function checkRestored(context: RestoreContext): Promise<void> {
+/** Drops the restore database. */
+export async function dropRestoreDatabase(server: PostgresServer): Promise<void> {
+  await server.query(`DROP DATABASE IF EXISTS ${restoreDatabaseName} WITH (FORCE)`);
+}
+
+/** Checks that the restore brought every row back; throws when a table's count differs from the source's. */
+export async function checkRestored(context: Pick<RestoreContext, "server" | "inputs">): Promise<void> {
   const expected = await context.inputs.sourceCounts();
   const actual = await tableCounts(context.server, restoreDatabaseName);
   for (const [table, count] of expected) {
@@ -260,16 +267,21 @@ async function inFreshDatabase(context: RestoreContext, restore: () => Promise<R
     await checkRestored(context);
     return measured;
   } finally {
-    await context.server.query(`DROP DATABASE IF EXISTS ${restoreDatabaseName} WITH (FORCE)`);
+    await dropRestoreDatabase(context.server);
   }
 }
 
-/** The process that restores: pg_restore when there is one, else the last psql hoard started (the first ones ask the server's version). */
-function restoringToolStart(processes: readonly ProcessPeak[]): number | undefined {
+/**
+ * When the process that restores ran, in seconds from hoard's start: pg_restore (with --jobs, its
+ * workers too) when there is one, else the last psql hoard started (the first ones ask the
+ * server's version and whether the database is empty).
+ */
+function restoringToolSpan(processes: readonly ProcessPeak[]): { start: number; end: number } | undefined {
   const pgRestore = processes.filter((peak) => peak.name === "pg_restore");
-  if (pgRestore.length > 0) return Math.min(...pgRestore.map((peak) => peak.firstSeenSeconds));
-  const psql = processes.filter((peak) => peak.name === "psql");
-  return psql.length === 0 ? undefined : Math.max(...psql.map((peak) => peak.firstSeenSeconds));
+  const psqls = processes.filter((peak) => peak.name === "psql").sort((left, right) => left.firstSeenSeconds - right.firstSeenSeconds);
+  const tools = pgRestore.length > 0 ? pgRestore : psqls.slice(-1);
+  if (tools.length === 0) return undefined;
+  return { start: Math.min(...tools.map((peak) => peak.firstSeenSeconds)), end: Math.max(...tools.map((peak) => peak.lastSeenSeconds)) };
 }
 
 function hoardRestore(id: string, label: string, input: RestoreInputKind, comparedWith: string, jobs: boolean): RestoreVariant {
@@ -288,12 +300,14 @@ function hoardRestore(id: string, label: string, input: RestoreInputKind, compar
           name: `${context.runName}-${id}`,
           temporaryDirectory: context.temporaryDirectory,
         });
+        const span = restoringToolSpan(measured.processes);
         return {
           wallSeconds: measured.wallSeconds,
           processes: measured.processes,
           nodePeakKilobytes: measured.nodePeakKilobytes,
           nodeCpuSeconds: measured.nodeCpuSeconds,
-          toolStartSeconds: restoringToolStart(measured.processes),
+          toolStartSeconds: span?.start,
+          afterToolSeconds: span === undefined ? undefined : Math.max(0, measured.wallSeconds - span.end),
           temporaryDisk: measured.temporaryDisk,
           inputBytes: prepared.bytes,
         };

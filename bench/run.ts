@@ -308,6 +308,7 @@ function restoreVariant(restore: RestoreVariant): Variant {
         nodePeakKilobytes: measured.nodePeakKilobytes,
         nodeCpuSeconds: measured.nodeCpuSeconds,
         toolStartSeconds: measured.toolStartSeconds,
+        afterToolSeconds: measured.afterToolSeconds,
         temporaryDiskBytes: measured.temporaryDisk?.peakBytes,
         temporaryFiles: measured.temporaryDisk?.fileCount,
         inputBytes: measured.inputBytes,
