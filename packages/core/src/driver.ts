@@ -1,18 +1,33 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "./logger.js";
 
-/** What a dump produced: a byte stream, or a directory for formats made of many files. */
+/**
+ * What a dump produced: a byte stream, or a directory for formats made of many files. Either may
+ * say that its tool compressed it already ({@link DumpCompressed}).
+ */
 export type DumpOutput =
-  | {
+  | ({
       kind: "stream";
       /** The dump's bytes. The stream fails if the tool exits non-zero, and ends only after it exited 0. */
       stream: Readable;
-    }
-  | {
+    } & DumpCompressed)
+  | ({
       kind: "directory";
       /** A directory the driver filled; the pipeline archives it and removes it. */
       path: string;
-    };
+    } & DumpCompressed);
+
+/** Whether a dump's tool compressed it itself, as its output tells. */
+export interface DumpCompressed {
+  /**
+   * Set when the tool compressed the dump's data itself, saying how, for the log: `gzip, each
+   * table's file by pg_dump`. Compressing such output again costs a pass over it and saves
+   * nothing, so a backup that names no compression stores it as it is (compression `none` in the
+   * manifest, no `.gz` in the name); a compression the backup names is still applied. Absent: the
+   * output is uncompressed, and the backup's compression (gzip by default) applies.
+   */
+  compressed?: string;
+}
 
 export interface DumpContext {
   signal?: AbortSignal;

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, pipeline as pipeStreams, type Readable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
@@ -19,6 +19,7 @@ import {
   type DriverSettingsBag,
   type DumpCheck,
   describeFound,
+  type FoundObjects,
   log,
   peekStream,
   redactUrl,
@@ -42,11 +43,19 @@ import {
   type ServerVersion,
 } from "./clients.js";
 import { connectTimeoutSeconds, parsePostgresUrl, toolEnvironment } from "./connection.js";
-import { archiveDumpedBy, type DumpedBy, needsSettingsFilter, scriptDumpedBy, settingsFilter, tarDumpedBy } from "./dump-origin.js";
+import {
+  archiveDumpedBy,
+  type DumpedBy,
+  needsSettingsFilter,
+  readArchiveHeader,
+  scriptDumpedBy,
+  settingsFilter,
+  tarDumpedBy,
+} from "./dump-origin.js";
 import { clusterRestoreFailure, connectTimeoutFailure, explainPostgresFailure, type RestorePhase, restoreFailure } from "./errors.js";
 import { inventoryQuery, parseInventory, quoteIdentifier, quoteLiteral, scriptScanner, serverVersionQuery } from "./inspect.js";
 import { optionsFromSettings, type PostgresDriverOptions } from "./options.js";
-import { otherDatabasesQuery, parseFound, userObjectsQuery } from "./target.js";
+import { otherDatabasesQuery, parseFound, parseRestoreChecks, restoreChecksQuery, userObjectsQuery } from "./target.js";
 
 /** What the first bytes of a dump say it is. */
 export type PostgresDumpFormat = "custom" | "tar" | "cluster-sql" | "sql";
@@ -169,14 +178,13 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
   };
 
   /**
-   * The server's version, asked with psql before a dump or a restore (to choose the tools). This
-   * is the first connection: its failure (a wrong password, a missing database) is said as
-   * hoard's, not as psql's, which the user did not ask to run.
+   * Runs the first query of a dump or a restore. This is the first connection: its failure (a
+   * wrong password, a missing database) is said as hoard's, not as psql's, which the user did not
+   * ask to run.
    */
-  const serverVersion = async (env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger): Promise<ServerVersion> => {
-    let output: string;
+  const firstQuery = async (sql: string, env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger) => {
     try {
-      output = await query(serverVersionQuery, env, signal, logger);
+      return await query(sql, env, signal, logger);
     } catch (error) {
       if (!HoardError.isInstance(error) || error.code !== "TOOL_FAILED") throw error;
       const reason = error.message.replace(/^psql failed \([^)]*\):\s*/, "");
@@ -185,8 +193,30 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         detail: error.detail,
       });
     }
+  };
+
+  /** The server's version, asked with psql before a dump (to choose the tools). */
+  const serverVersion = async (env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger): Promise<ServerVersion> => {
+    const output = await firstQuery(serverVersionQuery, env, signal, logger);
     const [numeric = "", text = ""] = output.replaceAll("\x1e", "").split("\x1f\x1d");
     return parseServerVersion(numeric, text);
+  };
+
+  /**
+   * What a restore asks first, in one psql call: the server's version (to choose the tools) and,
+   * with `contents`, what the target holds (for the non-empty rule).
+   */
+  const restoreChecks = async (contents: boolean, env: Record<string, string | undefined>, signal?: AbortSignal, logger?: Logger) => {
+    const checks = parseRestoreChecks(await firstQuery(restoreChecksQuery(contents), env, signal, logger));
+    return { ...checks, server: parseServerVersion(checks.versionNumber, checks.versionText) };
+  };
+
+  /** TARGET_NOT_EMPTY when the target holds user objects, or (for a cluster script) the server holds other databases. */
+  const refuseNotEmpty = (found: FoundObjects[], otherDatabases: FoundObjects[] | undefined) => {
+    if (found.length > 0) throw targetNotEmpty("postgresql", connection.database, describeFound(found));
+    if (otherDatabases && otherDatabases.length > 0) {
+      throw targetNotEmptyError("postgresql", `the server is not empty for a cluster dump (${describeFound(otherDatabases)})`);
+    }
   };
 
   /** The pg_dump for this server: its major, else the nearest newer one; TOOL_NOT_FOUND naming the version needed. */
@@ -199,7 +229,10 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
    * `pg_dump --format=directory --jobs=N` into a directory of the work directory: the workers share
    * the leader's snapshot, so the dump is as consistent as a single one, and each compresses its
    * files (pg_dump's own choice: gzip, or what a `--dump-option=--compress=...` says). The whole
-   * dump is on local disk before core archives it (tar) on its way to storage.
+   * dump is on local disk before core archives it (tar) on its way to storage. The output says it
+   * is compressed when the archive's header does, so core does not compress it again
+   * (`.dump.tar`) unless the backup names a compression; with `--compress=0` core compresses the
+   * tar stream instead.
    */
   const parallelDump = async (
     jobs: number,
@@ -222,13 +255,25 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
       throw unreachable(error);
     }
     const head = await readHead(join(directory, "toc.dat")).catch(() => Buffer.alloc(0));
-    if (!archiveDumpedBy(head)) {
+    const header = readArchiveHeader(head);
+    if (!header?.dumpedBy) {
       throw new HoardError(
         "TOOL_FAILED",
         `pg_dump wrote no directory-format dump into ${directory} (does a --dump-option redirect it, e.g. --file, or change its format?)`,
       );
     }
-    return { kind: "directory", path: directory };
+    // What the header says, not what the options asked: a --dump-option=--compress=0 gives files core should compress.
+    const compression = header.compression ?? "an algorithm this hoard does not know";
+    log(
+      logger ?? options.logger,
+      "info",
+      `postgresql: pg_dump wrote ${await directoryBytes(directory)} bytes into ${directory} (${compression === "none" ? "uncompressed" : `each table's file compressed with ${compression}`})`,
+    );
+    return {
+      kind: "directory",
+      path: directory,
+      ...(compression !== "none" && { compressed: `${compression}, each table's file by pg_dump` }),
+    };
   };
 
   /** `--dbname=` of the server's maintenance database, where a scratch database is created and dropped. */
@@ -404,25 +449,39 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         );
       };
       try {
-        const server = await serverVersion(env, signal, logger);
-        const installedTools = await clients(signal);
+        // One psql call for the server's version and (without replace) what the target holds, while
+        // the backup's first bytes come in: each call is a process and a connection.
+        const checking = restoreChecks(!replace, env, signal, logger);
+        checking.catch(() => {});
+        // The input may fail while the checks are still out, with nobody reading it yet: what reads it
+        // later learns of the failure from its errored state; the event must not crash the process.
+        if (input.kind === "stream") input.stream.on("error", () => {});
         if (input.kind === "directory") {
-          const dumpedBy = archiveDumpedBy(await readHead(join(input.path, "toc.dat")));
-          if (!replace) await checkEmpty(false, env, signal, logger);
-          const choice = chooseRestoreClient(installedTools, server, dumpedBy, options.binDirectory);
+          const [checked, head] = await Promise.allSettled([checking, readHead(join(input.path, "toc.dat"))]);
+          if (checked.status === "rejected") throw checked.reason;
+          if (head.status === "rejected") throw head.reason;
+          const { server, found } = checked.value;
+          const dumpedBy = archiveDumpedBy(head.value);
+          if (!replace) refuseNotEmpty(found, undefined);
+          const choice = chooseRestoreClient(await clients(signal), server, dumpedBy, options.binDirectory);
           await runRestore(choice, server, ["--format=directory"], input.path);
           return;
         }
-        const peeked = await peekStream(input.stream, headBytes);
-        stream = peeked.stream;
-        if (peeked.head.length === 0) throw new HoardError("CORRUPT_ARCHIVE", "the backup is empty: nothing to restore");
-        const format = detectDumpFormat(peeked.head);
+        const [checked, peeked] = await Promise.allSettled([checking, peekStream(input.stream, headBytes)]);
+        // The server's answer first: an unreachable server is the error, whatever the backup holds.
+        if (checked.status === "rejected") throw checked.reason;
+        if (peeked.status === "rejected") throw peeked.reason;
+        const { server, found, otherDatabases } = checked.value;
+        stream = peeked.value.stream;
+        const head = peeked.value.head;
+        if (head.length === 0) throw new HoardError("CORRUPT_ARCHIVE", "the backup is empty: nothing to restore");
+        const format = detectDumpFormat(head);
         const dumpedBy: DumpedBy | undefined =
-          format === "custom" ? archiveDumpedBy(peeked.head) : format === "tar" ? tarDumpedBy(peeked.head) : scriptDumpedBy(peeked.head);
-        if (!replace) await checkEmpty(format === "cluster-sql", env, signal, logger);
+          format === "custom" ? archiveDumpedBy(head) : format === "tar" ? tarDumpedBy(head) : scriptDumpedBy(head);
+        if (!replace) refuseNotEmpty(found, format === "cluster-sql" ? otherDatabases : undefined);
         if (signal?.aborted) throw new HoardError("ABORTED", "postgresql: restore aborted before it started");
         if (format === "custom" || format === "tar") {
-          const choice = chooseRestoreClient(installedTools, server, dumpedBy, options.binDirectory);
+          const choice = chooseRestoreClient(await clients(signal), server, dumpedBy, options.binDirectory);
           await runRestore(choice, server, [], stream);
           return;
         }
@@ -473,6 +532,15 @@ async function readHead(path: string): Promise<Buffer> {
   } finally {
     await file.close();
   }
+}
+
+/** The bytes of the files under `directory` (a directory dump's disk use). */
+async function directoryBytes(directory: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(directory, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
 }
 
 /**

@@ -9,14 +9,28 @@ export interface DumpedBy {
   major: number;
 }
 
+/** How pg_dump compressed an archive's data (its header says): `none`, or the algorithm. */
+export type ArchiveCompression = "none" | "gzip" | "lz4" | "zstd";
+
+/** What an archive's header records: the pg_dump that wrote it and how it compressed the data. */
+export interface ArchiveHeader {
+  dumpedBy?: DumpedBy;
+  /** Absent when the header names an algorithm newer than this code knows. */
+  compression?: ArchiveCompression;
+}
+
+/** The algorithm byte of archive version 1.15 and later (pg_compress_algorithm). */
+const compressionAlgorithms: readonly ArchiveCompression[] = ["none", "gzip", "lz4", "zstd"];
+
 /**
- * The pg_dump version recorded in an archive's header (custom format; the `toc.dat` of the tar
- * and directory formats): `PGDMP`, the archive version, int and offset sizes, the format, the
- * compression (a byte from archive version 1.15, an int before), seven ints of the time, then
- * the database name, the server's version and pg_dump's version as length-prefixed strings.
- * Undefined when the header is cut short or not one.
+ * An archive's header (custom format; the `toc.dat` of the tar and directory formats): `PGDMP`,
+ * the archive version, int and offset sizes, the format, the compression (from archive version
+ * 1.15, pg_dump 16, a byte naming the algorithm; before, an int giving gzip's level: 0 none, -1
+ * zlib's default), seven ints of the time, then the database name, the server's version and
+ * pg_dump's version as length-prefixed strings. Undefined when the header is cut short before the
+ * compression or is not one; `dumpedBy` is missing when it is cut short after it.
  */
-export function archiveDumpedBy(head: Buffer): DumpedBy | undefined {
+export function readArchiveHeader(head: Buffer): ArchiveHeader | undefined {
   if (head.subarray(0, 5).toString("latin1") !== "PGDMP") return undefined;
   const [major = 0, minor = 0] = [head[5], head[6]];
   let offset = major > 1 || minor > 0 ? 8 : 5;
@@ -40,14 +54,28 @@ export function archiveDumpedBy(head: Buffer): DumpedBy | undefined {
     offset += length;
     return text;
   };
-  if (major > 1 || (major === 1 && minor >= 15)) offset += 1;
-  else if (readInt() === undefined) return undefined;
-  for (let field = 0; field < 7; field += 1) if (readInt() === undefined) return undefined;
-  if (readString() === undefined || readString() === undefined) return undefined;
+  const header: ArchiveHeader = {};
+  if (major > 1 || (major === 1 && minor >= 15)) {
+    const algorithm = head[offset];
+    if (algorithm === undefined) return undefined;
+    if (algorithm < compressionAlgorithms.length) header.compression = compressionAlgorithms[algorithm];
+    offset += 1;
+  } else {
+    const level = readInt();
+    if (level === undefined) return undefined;
+    header.compression = level === 0 ? "none" : "gzip";
+  }
+  for (let field = 0; field < 7; field += 1) if (readInt() === undefined) return header;
+  if (readString() === undefined || readString() === undefined) return header;
   const dumpedBy = readString();
-  if (!dumpedBy) return undefined;
+  if (!dumpedBy) return header;
   const version = toolVersion(dumpedBy);
-  return { version, major: majorOfVersion(version) };
+  return { ...header, dumpedBy: { version, major: majorOfVersion(version) } };
+}
+
+/** The pg_dump version recorded in an archive's header ({@link readArchiveHeader}); undefined when the header is cut short or not one. */
+export function archiveDumpedBy(head: Buffer): DumpedBy | undefined {
+  return readArchiveHeader(head)?.dumpedBy;
 }
 
 /** A tar-format dump: its first member is `toc.dat`, whose data starts after the 512-byte member header. */

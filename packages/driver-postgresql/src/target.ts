@@ -57,9 +57,52 @@ export const otherDatabasesQuery = `
 SELECT 'database', count(*), array_to_string((array_agg(format('%I', datname) ORDER BY datname))[1:2], chr(31))
 FROM pg_database WHERE datname NOT IN ('template0', 'template1', 'postgres') AND datname <> current_database() HAVING count(*) > 0`;
 
+/**
+ * What a restore asks before it starts, in one psql call (each call is a process and a connection:
+ * tens of milliseconds, more on a busy server): the server's version (a row `server`,
+ * `server_version_num`, `server_version`) and, with `contents`, the rows of
+ * {@link userObjectsQuery} and {@link otherDatabasesQuery} (whose kind is `database`).
+ */
+export function restoreChecksQuery(contents: boolean): string {
+  const version = "SELECT 'server', current_setting('server_version_num'), current_setting('server_version')";
+  if (!contents) return version;
+  return `${version}
+UNION ALL SELECT kind, count::text, names FROM (${userObjectsQuery}) AS objects(kind, count, names)
+UNION ALL SELECT kind, count::text, names FROM (${otherDatabasesQuery}) AS others(kind, count, names)`;
+}
+
+/** What {@link restoreChecksQuery} found: the version's two fields, the user's objects, and the other databases. */
+export interface RestoreChecks {
+  versionNumber: string;
+  versionText: string;
+  found: FoundObjects[];
+  otherDatabases: FoundObjects[];
+}
+
+/** Reads the output of {@link restoreChecksQuery}. */
+export function parseRestoreChecks(output: string): RestoreChecks {
+  const rows = parseRows(output);
+  const server = rows.find((row) => row.kind === "server");
+  return {
+    versionNumber: server?.count ?? "",
+    versionText: server?.examples ?? "",
+    found: toFound(rows.filter((row) => row.kind !== "server" && row.kind !== "database")),
+    otherDatabases: toFound(rows.filter((row) => row.kind === "database")),
+  };
+}
+
 /** Reads the rows of either query (psql's unaligned output with hoard's separators), kinds in order. */
 export function parseFound(output: string): FoundObjects[] {
-  const order = Object.keys(objectKinds);
+  return toFound(parseRows(output));
+}
+
+interface Row {
+  kind: string;
+  count: string;
+  examples: string;
+}
+
+function parseRows(output: string): Row[] {
   return output
     .replace(/\n$/, "")
     .split("\x1e")
@@ -67,8 +110,14 @@ export function parseFound(output: string): FoundObjects[] {
     .filter((row) => row.trim() !== "")
     .map((row) => {
       const [kind = "", count = "0", examples = ""] = row.split("\x1f\x1d");
-      return { kind, count: Number(count), examples: examples.split("\x1f").filter(Boolean) };
-    })
+      return { kind, count, examples };
+    });
+}
+
+function toFound(rows: Row[]): FoundObjects[] {
+  const order = Object.keys(objectKinds);
+  return rows
+    .map(({ kind, count, examples }) => ({ kind, count: Number(count), examples: examples.split("\x1f").filter(Boolean) }))
     .sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))
     .map(({ kind, count, examples }) => {
       const [one, many] = objectKinds[kind] ?? [kind, `${kind}s`];

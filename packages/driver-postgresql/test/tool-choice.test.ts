@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { describe, expect, inject, it } from "vitest";
 import { chooseDumpClient, chooseRestoreClient, majorOfVersion, type PostgresClientTools, parseServerVersion } from "../src/clients.ts";
-import { archiveDumpedBy, scriptDumpedBy, settingsFilter, tarDumpedBy } from "../src/dump-origin.ts";
+import { archiveDumpedBy, readArchiveHeader, scriptDumpedBy, settingsFilter, tarDumpedBy } from "../src/dump-origin.ts";
 
 /** Installed tools as a list (pure logic: which one is chosen); the integration test runs the real ones. */
 const tools = (...versions: string[]): PostgresClientTools[] =>
@@ -72,6 +72,40 @@ describe("the pg_dump that wrote a dump", () => {
     expect(scriptDumpedBy(dump("plain").subarray(0, 2048))).toEqual(expected);
     expect(archiveDumpedBy(dump("custom").subarray(0, 40))).toBeUndefined();
     expect(archiveDumpedBy(Buffer.from("not a dump"))).toBeUndefined();
+  });
+});
+
+describe("how pg_dump compressed an archive", () => {
+  const url = inject("postgres").url;
+  const dump = (...args: string[]) => execFileSync("pg_dump", ["--format=custom", "--schema-only", ...args, `--dbname=${url}`]);
+
+  it("is read from the header of pg_dump's archives (an int: gzip's level, before archive version 1.15)", () => {
+    expect(readArchiveHeader(dump().subarray(0, 2048))?.compression).toBe("gzip");
+    expect(readArchiveHeader(dump("--compress=0").subarray(0, 2048))?.compression).toBe("none");
+    expect(readArchiveHeader(dump("--compress=3").subarray(0, 2048))?.compression).toBe("gzip");
+    expect(readArchiveHeader(dump().subarray(0, 2048))?.dumpedBy?.version).toMatch(/^\d+\.\d+$/);
+    expect(readArchiveHeader(dump().subarray(0, 13))).toBeUndefined();
+    expect(readArchiveHeader(Buffer.from("not a dump"))).toBeUndefined();
+  });
+
+  it("is read from archive version 1.15's algorithm byte (pg_dump 16 and later)", () => {
+    const int = (value: number) => Buffer.from([0, value & 255, (value >> 8) & 255, 0, 0]);
+    const text = (value: string) => Buffer.concat([int(value.length), Buffer.from(value)]);
+    const header = (algorithm: number) =>
+      Buffer.concat([
+        Buffer.from("PGDMP"),
+        Buffer.from([1, 15, 0, 4, 8, 1, algorithm]),
+        ...[0, 0, 0, 1, 0, 126, 0].map(int),
+        text("shop"),
+        text("16.4"),
+        text("16.4"),
+      ]);
+    expect(readArchiveHeader(header(0))).toEqual({ compression: "none", dumpedBy: { version: "16.4", major: 16 } });
+    expect(readArchiveHeader(header(1))?.compression).toBe("gzip");
+    expect(readArchiveHeader(header(2))?.compression).toBe("lz4");
+    expect(readArchiveHeader(header(3))?.compression).toBe("zstd");
+    // An algorithm newer than this code: the version is still read, the compression is not claimed.
+    expect(readArchiveHeader(header(9))).toEqual({ dumpedBy: { version: "16.4", major: 16 } });
   });
 });
 

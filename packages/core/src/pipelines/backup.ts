@@ -29,7 +29,7 @@ import { withWorkDirectory } from "./work-directory.js";
 export type BackupMode = "stream" | "file";
 
 /** The compression of a backup that names none (docs/benchmarks.md says why it is gzip). */
-const defaultCompression: CompressionFormat = "gzip";
+const defaultCompression: Exclude<CompressionFormat, "none"> = "gzip";
 
 export interface BackupOptions {
   driver: Driver;
@@ -46,10 +46,13 @@ export interface BackupOptions {
    * How the dump is compressed, which also names the object: `gzip` (`.dump.gz`, `.tar.gz`),
    * `zstd` (`.dump.zst`, `.tar.zst`; Node.js's own zstd where it has one, 22.15 and later, else
    * the `zstd` program) or `none` (`.dump`, `.tar`: for a dump that is compressed already).
-   * @default "gzip"
+   * Unset: `gzip`, except for a dump the driver says its tool compressed already
+   * (`DumpOutput.compressed`, e.g. PostgreSQL's `--pg-jobs` directory dumps), which is stored as it
+   * is (`none`). A compression named here is applied whatever the dump is.
+   * @default "gzip", or "none" for a dump compressed already
    */
   compression?: CompressionFormat;
-  /** The level: gzip 0-9 (default 6), zstd 1-19 (default 3); not allowed with `none`. */
+  /** The level: gzip 0-9 (default 6), zstd 1-19 (default 3); not allowed with `none`. A level alone names gzip. */
   compressionLevel?: number;
   /** Encrypt the compressed dump in the age format; the name then ends in `.age`. */
   encryption?: EncryptionOptions;
@@ -97,7 +100,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw new HoardError("INVALID_ARGUMENT", `unknown mode "${String(mode)}": use stream or file`);
   }
   const prefix = validatePrefix(options.prefix ?? "backup");
-  const compression = compressionOf(options);
+  // Checked before anything runs; what an unnamed compression becomes depends on the dump.
+  const named = namedCompression(options);
   const started = Date.now();
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
@@ -111,6 +115,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       const description = await askDriver(driver, "describe", () => driver.describe?.(inspect), signal, logger);
       const contents = await askDriver(driver, "inventory", () => driver.inventory?.(inspect), signal, logger);
       const output = await driver.dump({ signal, logger, workDirectory });
+      const compression = compressionFor(named, output, driver, logger);
       const compressed = compressionExtension(compression.format);
       const packed = [driver.extension, ...(output.kind === "directory" ? ["tar"] : []), ...(compressed ? [compressed] : [])].join(".");
       const extension = isEncrypting(options.encryption) ? `${packed}.age` : packed;
@@ -257,8 +262,12 @@ function destroyOutput(output: DumpOutput): void {
   if (output.kind === "stream") output.stream.destroy();
 }
 
-/** The compression and level the options ask for, checked; INVALID_ARGUMENT names the allowed values. */
-function compressionOf(options: BackupOptions): ManifestCompression {
+/**
+ * The compression and level the options name, checked (INVALID_ARGUMENT names the allowed values);
+ * undefined when they name neither.
+ */
+function namedCompression(options: BackupOptions): ManifestCompression | undefined {
+  if (options.compression === undefined && options.compressionLevel === undefined) return undefined;
   const format = options.compression ?? defaultCompression;
   if (format === "none") {
     if (options.compressionLevel !== undefined) {
@@ -276,6 +285,33 @@ function compressionOf(options: BackupOptions): ManifestCompression {
     );
   }
   return { format, level };
+}
+
+/**
+ * The compression the backup is stored with: the one named; else none for a dump its tool
+ * compressed already (a second pass would cost time and save nothing), else the default.
+ */
+function compressionFor(
+  named: ManifestCompression | undefined,
+  output: DumpOutput,
+  driver: Driver,
+  logger: Logger | undefined,
+): ManifestCompression {
+  if (named) {
+    if (output.compressed !== undefined && named.format !== "none") {
+      log(
+        logger,
+        "info",
+        `${driver.name}: the dump is compressed already (${output.compressed}); compressing it again with ${named.format}, as asked, saves little`,
+      );
+    }
+    return named;
+  }
+  if (output.compressed !== undefined) {
+    log(logger, "info", `${driver.name}: the dump is compressed already (${output.compressed}): stored without compressing it again`);
+    return { format: "none" };
+  }
+  return { format: defaultCompression, level: compressionLevels[defaultCompression].default };
 }
 
 /** The compressor, unless the backup is stored uncompressed. */
