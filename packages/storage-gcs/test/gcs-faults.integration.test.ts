@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { isHoardError, type Storage } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import { jsonErrorAnswer, type RecordedRequest } from "@hoard/test-harness";
 import * as fault from "@hoard/test-harness/vitest";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { createGcsStorage, createStorageFromUrl, type GcsStorageOptions } from "../src/index.ts";
 import { createBucket, emulator, objectNames } from "./emulator.ts";
 
@@ -27,6 +28,32 @@ function storageIn(bucket: string, options: Partial<GcsStorageOptions> = {}): St
 }
 
 const keysOf = listedKeys;
+
+/** A loopback peer that accepts connections and never answers, and tells how many of them the client still holds. */
+async function countingSilentPeer() {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on("data", () => {});
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    accepted: () => accepted,
+    open: () => sockets.size,
+  };
+}
 
 describe("no overwrite", () => {
   it("refuses to upload over an existing key, in one request or resumable, and keeps the original bytes", async () => {
@@ -129,6 +156,35 @@ describe("a silent endpoint", () => {
       // Three attempts of a second each and the back-off between them, or a second of silence and a bounded clean-up.
       expect(elapsed, what).toBeLessThan(4 * timeoutMs + 3_000);
     }
+  });
+
+  it("ends each request to it once the request times out, leaving no connection open", async () => {
+    // @google-cloud/storage 8.4.0 (teeny-request 11 on node-fetch 3) drops the client's per-request timeout: the calls
+    // still fail at their deadline, but the requests stay open for good, and so does the process that made them.
+    const peer = await countingSilentPeer();
+    const storage = createGcsStorage({
+      bucket: "hung",
+      prefix: "p",
+      apiEndpoint: peer.url,
+      chunkSize: chunk,
+      timeoutMs: 500,
+      maxRetries: 0,
+    });
+    const operations: Array<[string, () => Promise<unknown>]> = [
+      ["stat", () => storage.stat("a.gz")],
+      ["list", () => keysOf(storage, "")],
+      ["delete", () => storage.delete("a.gz")],
+      ["copy", () => storage.copy("a.gz", "b.gz")],
+      ["download", () => storage.download("a.gz")],
+    ];
+    for (const [what, operation] of operations) {
+      const error = await rejection(operation());
+      expect(isHoardError(error, "UNREACHABLE"), `${what}: ${String(error)}`).toBe(true);
+    }
+    expect(peer.accepted()).toBeGreaterThanOrEqual(operations.length);
+    const deadline = Date.now() + 5_000;
+    while (peer.open() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(peer.open()).toBe(0);
   });
 
   it("takes timeoutMs from the settings of createStorageFromUrl", async () => {

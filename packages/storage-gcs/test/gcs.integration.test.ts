@@ -205,6 +205,33 @@ describe("gcs storage against fake-gcs-server", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it("prints no process warning while it uploads and downloads, with one signal for every call", async () => {
+    // @google-cloud/storage 8.4.0's File.createReadStream() printed a MaxListenersExceededWarning on every download
+    // (11 close listeners on one response stream); a listener left on a shared signal would print one past ten calls.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on("warning", onWarning);
+    try {
+      const storage = await storageIn(await createBucket(), { chunkSize: chunk });
+      const { signal } = new AbortController();
+      const large = randomStream(3 * chunk + 17);
+      await storage.upload("small.txt", Readable.from([Buffer.from("small")]), { signal });
+      await storage.upload("large.bin", large.stream, { signal });
+      for (let round = 0; round < 6; round++) {
+        expect(await textOf(await storage.download("small.txt", { signal }))).toBe("small");
+        expect(await sha256Of(await storage.download("large.bin", { signal }))).toEqual({
+          digest: await large.sha256,
+          size: 3 * chunk + 17,
+        });
+      }
+      // process.emitWarning emits on a later turn of the event loop.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it("sets the storage class of new objects", async () => {
     const bucket = await createBucket();
     const storage = await storageIn(bucket, { storageClass: "NEARLINE", chunkSize: chunk });
