@@ -3,7 +3,6 @@ import type { Readable } from "node:stream";
 import { type Bucket, Storage as GoogleStorage, IdempotencyStrategy } from "@google-cloud/storage";
 import { HoardError, type RequestOptions, type Storage, type StorageObject, type StorageSettings } from "@hoard/core";
 import { abortable, existsVia, guardDownload, objectNaming } from "@hoard/core/plugin";
-import { openObject } from "./download.js";
 import { abortedError, type ErrorContext, missingBucketMessage, sanitizedError, silenceError, statusOf, toGcsError } from "./errors.js";
 import {
   defaultEndpoint,
@@ -107,7 +106,8 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
       signal,
       aborted: (cause) => abortedError(action, cause),
       failed: (error) => fail(error, action, `gcs: ${target} does not exist`),
-      silence: { timeoutMs, error: () => silenceError(action, context) },
+      // The first byte may take the client's retries of the request; after that, silence is timed.
+      silence: { timeoutMs, firstByteMs: callDeadlineMs, error: () => silenceError(action, context) },
     });
   }
 
@@ -169,30 +169,10 @@ export function createGcsStorage(options: GcsStorageOptions): Storage {
       const name = objectName(key);
       const { signal } = downloadOptions;
       const target = objectUrl(key);
-      // Ask first, so that a missing key and a missing bucket are told apart (a media GET answers 404 for both).
+      // A GCS read stream reports a missing object only once read: ask first, so a missing key fails here.
       if (!(await stat(key, signal))) throw new HoardError("NOT_FOUND", `gcs: ${target} does not exist`);
-      const action = `downloading ${target}`;
-      // The request, its retries and its back-off end when the caller's signal fires or the call's deadline passes.
-      const opening = new AbortController();
-      try {
-        const body = await call(action, signal, () =>
-          openObject({
-            file: bucket().file(name),
-            authenticated: !endpoint || isGoogleHost(endpoint),
-            timeoutMs,
-            maxRetries: resolved.maxRetries,
-            signal: opening.signal,
-          }),
-        );
-        if (signal?.aborted) {
-          body.destroy();
-          throw abortedError(action, signal.reason);
-        }
-        return guardedDownload(body, target, signal);
-      } catch (error) {
-        opening.abort();
-        throw fail(error, action, `gcs: ${target} does not exist`);
-      }
+      if (signal?.aborted) throw abortedError(`downloading ${target}`, signal.reason);
+      return guardedDownload(bucket().file(name).createReadStream(), target, signal);
     },
     async delete(key, requestOptions = {}) {
       const name = objectName(key);
