@@ -8,6 +8,7 @@ import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
 import type { CompressionFormat } from "./manifest.js";
 import { defaultCompressionJobs, parallelGzip, parallelZstd } from "./parallel-compress.js";
+import { zstdFrameCheck } from "./zstd-frames.js";
 
 /** One layer of packaging, named by its file extension. */
 /** `age` is encryption (see encryption.ts), undone with keys rather than by `decompressor`. */
@@ -49,9 +50,9 @@ export function decompressor(layer: Exclude<Layer, "tar" | "age">): Transform | 
     case "bz2":
       return bzip2Decompressor();
     case "zst":
-      return nativeZstdDetectsTruncation()
-        ? (zlib as unknown as NativeZstd).createZstdDecompress()
-        : filterProgram("zstd", ["-d", "-c", "-q"], "CORRUPT_ARCHIVE", zstdMissing("read .zst safely"));
+      return zstdDecompressorKind() === "zlib"
+        ? checkedZstdDecompressor()
+        : filterProgram("zstd", ["-d", "-c", "-q"], "CORRUPT_ARCHIVE", zstdMissing("read .zst"));
   }
 }
 
@@ -90,12 +91,13 @@ export function zstdCompressorKind(): "zlib" | "program" {
 }
 
 function zstdMissing(what: string): string {
-  return `this Node.js cannot ${what} and the zstd program is not installed: install zstd (or use Node.js 24)`;
+  return `this Node.js cannot ${what} by itself (Node.js 24 can) and the zstd program is not installed: install zstd`;
 }
 
 interface NativeZstd {
   createZstdDecompress(): Transform;
   createZstdCompress(options: { params: Record<number, number> }): Transform;
+  zstdCompressSync(input: Buffer): Buffer;
   zstdDecompressSync(input: Buffer): Buffer;
   constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number };
 }
@@ -116,7 +118,7 @@ function bzip2Decompressor(): Transform | Duplex {
 
 /** bzip2's and lbzip2's many-line complaints, as one clause. */
 function explainBzip2(stderr: string): string | undefined {
-  if (/not a bzip2 file|bad magic/i.test(stderr)) return "not bzip2 data (bad magic number)";
+  if (/not a bzip2 file|not a valid bzip2 file|bad magic/i.test(stderr)) return "not bzip2 data (bad magic number)";
   if (/ends unexpectedly|unexpected end|truncated/i.test(stderr)) return "the compressed data ends unexpectedly (truncated)";
   if (/integrity|CRC/i.test(stderr)) return "data integrity error (a CRC does not match: the data is damaged)";
   return undefined;
@@ -136,33 +138,45 @@ export function findProgram(names: readonly string[], path: string): string | un
   return undefined;
 }
 
-/** A 47-byte zstd frame of "hello hoard, a small frame to truncate" without its last 4 bytes (the checksum). */
-const truncatedZstdFrame = Buffer.from(
-  "28b52ffd242631010068656c6c6f20686f6172642c206120736d616c6c206672616d6520746f207472756e63617465",
-  "hex",
-);
-
-let nativeZstdVerdict: boolean | undefined;
-
 /**
- * Whether this Node.js has zstd in zlib and its decompressor fails on a truncated frame. Node.js 22
- * (seen on 22.23.5) has zstd but ends a truncated frame silently, which would restore part of a
- * backup as if it were whole; Node.js 24 reports it. Asked once, of a tiny truncated frame.
+ * Which decompressor `decompressor("zst")` uses here: `zlib` where this Node.js has zstd and its
+ * decoder reads concatenated frames (Node.js 24; hoard's parallel compressor writes one frame per
+ * block, and so do pzstd and `zstd -T`'s long inputs), else the `zstd` program. Node.js 22's
+ * decoder stops after the first frame without an error, which would restore the first block of a
+ * backup as if it were the whole. Asked once, of two tiny frames.
  */
-function nativeZstdDetectsTruncation(): boolean {
-  if (nativeZstdVerdict === undefined) {
+export function zstdDecompressorKind(): "zlib" | "program" {
+  if (zstdDecoderVerdict === undefined) {
     const native = zlib as unknown as Partial<NativeZstd>;
-    if (!native.createZstdDecompress || !native.zstdDecompressSync) nativeZstdVerdict = false;
+    if (!native.createZstdDecompress || !native.zstdCompressSync || !native.zstdDecompressSync) zstdDecoderVerdict = "program";
     else {
+      const frames = Buffer.concat([
+        native.zstdCompressSync(Buffer.from("first frame,")),
+        native.zstdCompressSync(Buffer.from(" second frame")),
+      ]);
+      let decoded = "";
       try {
-        native.zstdDecompressSync(truncatedZstdFrame);
-        nativeZstdVerdict = false;
-      } catch {
-        nativeZstdVerdict = true;
-      }
+        decoded = native.zstdDecompressSync(frames).toString();
+      } catch {}
+      zstdDecoderVerdict = decoded === "first frame, second frame" ? "zlib" : "program";
     }
   }
-  return nativeZstdVerdict;
+  return zstdDecoderVerdict;
+}
+
+let zstdDecoderVerdict: "zlib" | "program" | undefined;
+
+/**
+ * zlib's zstd decoder behind `zstdFrameCheck`: zlib checks each frame's content checksum, the frame
+ * walker that the data ends where a frame ends (Node.js 22's zlib ends a truncated frame silently,
+ * and no Node.js reports bytes after the last frame). An error on either side fails the whole.
+ */
+function checkedZstdDecompressor(): Duplex {
+  const check = zstdFrameCheck();
+  const decode = (zlib as unknown as NativeZstd).createZstdDecompress();
+  check.pipe(decode);
+  check.on("error", (error) => decode.destroy(error));
+  return Duplex.from({ writable: check, readable: decode });
 }
 
 /**

@@ -4,7 +4,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { archiveError, decompressor, type Layer, layersOf } from "../src/codecs.ts";
+import { archiveError, decompressor, type Layer, layersOf, zstdDecompressorKind } from "../src/codecs.ts";
 import { HoardError, isHoardError } from "../src/errors.ts";
 import { findExecutable } from "../src/process.ts";
 
@@ -60,21 +60,8 @@ function expectSameBytes(actual: unknown, expected: Buffer): void {
   expect(bytes.equals(expected), "content differs").toBe(true);
 }
 
-/**
- * Whether the decompressor uses zlib's zstd: only where zlib has it and fails on a truncated frame
- * (Node.js 24; Node.js 22.23 ends one silently, so there the zstd program is used).
- */
-const nativeZstd = (() => {
-  const native = zlib as unknown as { zstdCompressSync?: (input: Buffer) => Buffer; zstdDecompressSync?: (input: Buffer) => Buffer };
-  if (!native.zstdCompressSync || !native.zstdDecompressSync) return false;
-  const frame = native.zstdCompressSync(Buffer.from("probe"));
-  try {
-    native.zstdDecompressSync(frame.subarray(0, frame.length - 4));
-    return false;
-  } catch {
-    return true;
-  }
-})();
+/** Whether the decompressor uses zlib's zstd (where it reads concatenated frames: Node.js 24) rather than the zstd program. */
+const nativeZstd = zstdDecompressorKind() === "zlib";
 
 describe("layersOf", () => {
   it.each<[string, Layer[]]>([
@@ -176,7 +163,7 @@ describe("decompressor: zst", () => {
     return native(data);
   }
 
-  it("round-trips zstd data (zlib's zstd where it detects truncation, the zstd program otherwise)", async () => {
+  it("round-trips zstd data (zlib's zstd where this Node.js has it, the zstd program otherwise)", async () => {
     const data = sampleData(2 * 1024 * 1024 + 3);
     const compressed = await zstdCompress(data);
     expect(compressed.readUInt32LE(0)).toBe(0xfd2fb528);
@@ -192,9 +179,28 @@ describe("decompressor: zst", () => {
         (error: unknown) => error,
       );
       expect(outcome, `cut by ${cut}`).toBeInstanceOf(Error);
-      // Through the zstd program the error is ours; zlib's own errors are mapped later by the restore pipeline.
-      if (!nativeZstd) expect(isHoardError(outcome, "CORRUPT_ARCHIVE"), String(outcome)).toBe(true);
+      // zlib's path: the frame check finds the cut (Node.js 22's zlib alone ended such data silently).
+      expect(isHoardError(outcome, "CORRUPT_ARCHIVE"), String(outcome)).toBe(true);
     }
+  });
+
+  it("reads concatenated and skippable frames, and refuses bytes after the last frame or a damaged frame", async () => {
+    const first = sampleData(300_000);
+    const second = sampleData(200_001);
+    const frames = Buffer.concat([await zstdCompress(first), await zstdCompress(second)]);
+    const skippable = Buffer.alloc(8 + 5);
+    skippable.writeUInt32LE(0x184d2a5e, 0);
+    skippable.writeUInt32LE(5, 4);
+    expectSameBytes(await decompress("zst", Buffer.concat([frames, skippable])), Buffer.concat([first, second]));
+    const trailing = await decompress("zst", Buffer.concat([frames, Buffer.from("not a frame")])).then(
+      (output) => `accepted bytes after the last frame and returned ${output.length} bytes`,
+      (error: unknown) => error,
+    );
+    expect(isHoardError(trailing, "CORRUPT_ARCHIVE"), String(trailing)).toBe(true);
+    const flipped = Buffer.from(frames);
+    flipped[flipped.length >> 2] = (flipped[flipped.length >> 2] as number) ^ 0x5a;
+    await expect(decompress("zst", flipped)).rejects.toThrow();
+    await expect(decompress("zst", Buffer.alloc(0))).rejects.toThrow(/empty|zstd/i);
   });
 
   it("fails on data that is not zstd", async () => {
