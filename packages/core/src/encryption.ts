@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scrypt } from "node:crypto";
 import { type Duplex, Transform, type TransformCallback } from "node:stream";
 import { describeError, HoardError } from "./errors.js";
 
@@ -177,20 +177,23 @@ interface Header {
 /**
  * The age header for `options`, and the payload key. The library draws the file key and writes
  * the header; hoard learns the file key from the library's public interfaces: as an extra
- * recipient that adds no stanza (recipients), or by opening the header again (a passphrase: a
- * second scrypt, about 2 s, once per backup). The library's output for an empty file is
+ * recipient that adds no stanza (recipients), or as hoard's own scrypt recipient (a passphrase,
+ * derived off the event loop: see `passphraseKey`). The library's output for an empty file is
  * header, nonce and the 16-byte tag of an empty last chunk; that tag checks the derived key.
  */
 async function makeHeader(options: EncryptionOptions): Promise<Header> {
-  const { Decrypter, Encrypter } = await age();
+  const { Encrypter, Stanza } = await age();
   const encrypter = new Encrypter();
   let fileKey: Uint8Array | undefined;
+  const capture = (key: Uint8Array) => {
+    fileKey = Uint8Array.from(key);
+  };
   if (options.passphrase !== undefined) {
-    encrypter.setPassphrase(options.passphrase);
+    encrypter.addRecipient(scryptRecipient(options.passphrase, Stanza, capture));
   } else {
     encrypter.addRecipient({
       wrapFileKey(key: Uint8Array) {
-        fileKey = Uint8Array.from(key);
+        capture(key);
         return [];
       },
     });
@@ -199,16 +202,82 @@ async function makeHeader(options: EncryptionOptions): Promise<Header> {
   const empty = Buffer.from(await encrypter.encrypt(new Uint8Array(0)));
   const prefix = empty.subarray(0, empty.length - tagSize);
   const nonce = prefix.subarray(prefix.length - payloadNonceSize);
-  if (options.passphrase !== undefined) {
-    const decrypter = new Decrypter();
-    decrypter.addPassphrase(options.passphrase);
-    fileKey = await decrypter.decryptHeader(prefix.subarray(0, prefix.length - payloadNonceSize));
-  }
   if (!fileKey) throw new HoardError("INTERNAL", "the age library did not hand over the file key");
   const payloadKey = derivePayloadKey(fileKey, nonce);
   // The empty last chunk the library sealed must open with the key derived here.
   openChunk(payloadKey, lastNonce(), empty.subarray(empty.length - tagSize));
   return { prefix: Buffer.from(prefix), payloadKey };
+}
+
+/** age's scrypt recipient: the label its passphrase key is salted with, and the work factor age uses. */
+const scryptLabel = "age-encryption.org/v1/scrypt";
+const scryptLogN = 18;
+/** The most work a header may ask of a passphrase (age's own limit: about 1 GiB and many seconds). */
+const scryptMaximumLogN = 20;
+
+type StanzaClass = typeof import("age-encryption")["Stanza"];
+type AgeStanza = InstanceType<StanzaClass>;
+
+/**
+ * age's passphrase key, by node:crypto's scrypt: on libuv's thread pool, where the library's own
+ * (pure JavaScript) holds the event loop for the whole derivation (about 2 s and 256 MiB at age's
+ * work factor, far longer on a busy machine), which in `hoard run` stalls every other job, the
+ * health check and the metrics.
+ */
+function passphraseKey(passphrase: string, salt: Uint8Array, logN: number): Promise<Buffer> {
+  const N = 2 ** logN;
+  const r = 8;
+  return new Promise((resolve, reject) =>
+    scrypt(passphrase, Buffer.concat([Buffer.from(scryptLabel), salt]), 32, { N, r, p: 1, maxmem: 129 * N * r }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    ),
+  );
+}
+
+/** The file key sealed under a passphrase key: age's stanza body (ChaCha20-Poly1305, zero nonce). */
+function sealFileKey(fileKey: Uint8Array, key: Buffer): Buffer {
+  return Buffer.concat(sealChunk(key, Buffer.alloc(12), Buffer.from(fileKey)));
+}
+
+/** An age recipient for a passphrase: one `scrypt` stanza, as `age -p` writes it. Hands the file key to `capture`. */
+function scryptRecipient(passphrase: string, Stanza: StanzaClass, capture: (key: Uint8Array) => void) {
+  return {
+    async wrapFileKey(fileKey: Uint8Array): Promise<AgeStanza[]> {
+      capture(fileKey);
+      const salt = randomBytes(16);
+      const key = await passphraseKey(passphrase, salt, scryptLogN);
+      return [new Stanza(["scrypt", salt.toString("base64").replace(/=+$/, ""), String(scryptLogN)], sealFileKey(fileKey, key))];
+    },
+  };
+}
+
+/**
+ * An age identity for a passphrase, with the checks age makes: the scrypt stanza must be the only
+ * one, well formed, and ask for no more than 2^20 work; null when the passphrase does not open it.
+ */
+function scryptIdentity(passphrase: string) {
+  return {
+    async unwrapFileKey(stanzas: AgeStanza[]): Promise<Uint8Array | null> {
+      for (const stanza of stanzas) {
+        if (stanza.args[0] !== "scrypt") continue;
+        if (stanzas.length !== 1) throw new Error("scrypt recipient is not the only one in the header");
+        const [, encodedSalt = "", work = ""] = stanza.args;
+        if (stanza.args.length !== 3 || !/^[1-9][0-9]*$/.test(work) || !/^[A-Za-z0-9+/]{22}$/.test(encodedSalt)) {
+          throw new Error("invalid scrypt stanza");
+        }
+        const logN = Number(work);
+        if (logN > scryptMaximumLogN) throw new Error("scrypt work factor is too high");
+        if (stanza.body.length !== 32) throw new Error("invalid stanza");
+        const key = await passphraseKey(passphrase, Buffer.from(encodedSalt, "base64"), logN);
+        try {
+          return openChunk(key, Buffer.alloc(12), Buffer.from(stanza.body));
+        } catch {
+          return null;
+        }
+      }
+      return null;
+    },
+  };
 }
 
 function derivePayloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
@@ -401,7 +470,7 @@ async function openHeader(
   const { Decrypter } = await age();
   const decrypter = new Decrypter();
   for (const identity of identities) decrypter.addIdentity(identity);
-  if (passphrase !== undefined) decrypter.addPassphrase(passphrase);
+  if (passphrase !== undefined) decrypter.addIdentity(scryptIdentity(passphrase));
   try {
     return await decrypter.decryptHeader(header);
   } catch (error) {
