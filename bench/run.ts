@@ -27,6 +27,9 @@
  *                             restore-pg-restore-jobs, restore-hoard-bz2, restore-bzip2-psql,
  *                             restore-lbzip2-psql (reference)
  *   --restore-jobs N          N of the --jobs restores and their inputs (default 2)
+ *   --databases a,b           postgresql (default), mariadb, mongodb, or all: after PostgreSQL, run
+ *                             bench/mariadb.ts and bench/mongodb.ts (their own sizes and variants;
+ *                             --repeat, --quiet-wait and --work-directory are passed on)
  *   --compression-level N     hoard's gzip level (default: hoard's, 6)
  *   --plain-compression-level N  the plain pipelines' level, pg_dump -Z N and gzip -N (default 6,
  *                             both tools' own default, which is what the wall-time target compares with)
@@ -58,13 +61,14 @@
  * 1.25x of the smallest size's); the encrypted stream backup within 1.15x and 10 MiB of the plain
  * one; each hoard restore within 1.1x of its plain tool. The figures and why: bench/report.ts.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type PostgresServer, startPostgres } from "@hoard/test-harness";
+import { waitForExit } from "./child-process.ts";
 import { prepareBenchmarkDatabase } from "./generate-postgres.ts";
 import type { HoardRunner, HoardRunnerPreference } from "./hoard-runner.ts";
 import { chooseHoardRunner, runHoardBackup } from "./hoard-runner.ts";
@@ -113,6 +117,8 @@ interface BenchmarkOptions {
   workDirectory: string;
   quietWaitSeconds: number;
   restoreJobs: number;
+  /** postgresql (this file), mariadb, mongodb (their own scripts). */
+  databases: string[];
 }
 
 /** What every variant's run needs. */
@@ -171,6 +177,7 @@ function parseOptions(argv: string[]): BenchmarkOptions {
       "work-directory": { type: "string", default: tmpdir() },
       "quiet-wait": { type: "string", default: "60" },
       "restore-jobs": { type: "string", default: "2" },
+      databases: { type: "string", default: "postgresql" },
     },
     strict: true,
   });
@@ -181,6 +188,10 @@ function parseOptions(argv: string[]): BenchmarkOptions {
   if (!["auto", "cli", "library"].includes(values.runner)) throw new Error("--runner takes auto, cli or library");
   const restoreJobs = Number(values["restore-jobs"]);
   if (!Number.isInteger(restoreJobs) || restoreJobs < 2 || restoreJobs > 64) throw new Error("--restore-jobs takes 2 to 64");
+  const known = ["postgresql", ...Object.keys(otherDatabases)];
+  const databases = values.databases === "all" ? known : values.databases.split(",").map((name) => name.trim());
+  const unknownDatabases = databases.filter((name) => !known.includes(name));
+  if (unknownDatabases.length > 0) throw new Error(`--databases takes all or ${known.join(", ")}, not ${unknownDatabases.join(", ")}`);
   return {
     sizes,
     repeat,
@@ -196,6 +207,7 @@ function parseOptions(argv: string[]): BenchmarkOptions {
     workDirectory: resolve(values["work-directory"]),
     quietWaitSeconds: Math.max(0, Number(values["quiet-wait"]) || 0),
     restoreJobs,
+    databases,
   };
 }
 
@@ -490,8 +502,42 @@ async function writeResults(started: Date, document: unknown): Promise<string> {
   return path;
 }
 
+/** The other databases' benchmarks, each a script of its own (bench/mariadb.ts, bench/mongodb.ts). */
+const otherDatabases: Record<string, string> = { mariadb: "mariadb.ts", mongodb: "mongodb.ts" };
+
+/**
+ * Runs another database's benchmark after PostgreSQL's, with the options they share (runs,
+ * quiet wait, work directory); its own output goes straight to ours. Resolves to its exit code.
+ */
+async function runOtherDatabase(name: string, options: BenchmarkOptions): Promise<number> {
+  const script = join(benchDirectory, otherDatabases[name] as string);
+  const args = [
+    "--repeat",
+    String(options.repeat),
+    "--quiet-wait",
+    String(options.quietWaitSeconds),
+    "--work-directory",
+    options.workDirectory,
+  ];
+  process.stderr.write(`\n${name}: tsx ${script} ${args.join(" ")}\n`);
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: "inherit", cwd: resolve(benchDirectory, "..") });
+  const exit = await waitForExit(name, child);
+  return exit.code ?? 1;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.databases.includes("postgresql")) await benchmarkPostgres(options);
+  for (const name of options.databases.filter((database) => database !== "postgresql")) {
+    if ((await runOtherDatabase(name, options)) !== 0) {
+      process.stderr.write(`bench: the ${name} benchmark failed\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+/** PostgreSQL's backups and restores at every size. */
+async function benchmarkPostgres(options: BenchmarkOptions): Promise<void> {
   const variants = selectVariants(options.variants, options.restoreJobs);
   if (!canSampleProcessMemory()) throw new Error("this benchmark reads /proc/<pid>/status for peak memory: it needs Linux");
   const started = new Date();
