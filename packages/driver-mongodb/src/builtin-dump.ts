@@ -19,6 +19,11 @@ export interface BuiltinDumpOptions {
   url: string;
   /** Documents per cursor batch. */
   batchSize: number;
+  /**
+   * Collections read at once, their segments interleaved in the archive (mongodump's
+   * --numParallelCollections). @default 1
+   */
+  parallelCollections?: number;
   logger?: Logger;
   signal?: AbortSignal;
   /** How long to wait for the server to answer (serverSelectionTimeoutMS, connectTimeoutMS) unless the URL says. */
@@ -60,13 +65,16 @@ export async function builtinDump(options: BuiltinDumpOptions): Promise<Readable
       "info",
       `mongodb: dumping ${collections.length} collection(s) of ${databases.join(", ") || "no database"} with the built-in engine`,
     );
+    const parallelCollections = Math.max(1, Math.min(options.parallelCollections ?? 1, collections.length || 1));
     const header: ArchiveHeader = {
-      concurrentCollections: 1,
+      concurrentCollections: parallelCollections,
       formatVersion: archiveFormatVersion,
       serverVersion,
       toolVersion: builtinToolVersion,
     };
-    const stream = Readable.from(mapErrors(encodeArchive(header, collections), options.url), { objectMode: false });
+    const stream = Readable.from(mapErrors(encodeArchive(header, collections, { parallelCollections }), options.url), {
+      objectMode: false,
+    });
     stream.once("close", () => {
       client.close().catch(() => {});
     });

@@ -25,6 +25,12 @@ export interface BuiltinRestoreOptions {
   batchSize: number;
   /** An insert is sent once its documents reach this many bytes, whatever their number. @default 8 MiB */
   batchBytes?: number;
+  /**
+   * Insert batches sent before the first of them is answered: while the server stores one batch,
+   * the next is read and decoded. Each costs up to one batch of memory. A capped collection always
+   * gets one at a time (its natural order is its insertion order). @default 1
+   */
+  insertsInFlight?: number;
   /** Names the archive in messages. */
   name: string;
   logger?: Logger;
@@ -63,9 +69,12 @@ interface RestorePlan {
  * 2. without `drop`, checks that no target database holds a collection or view (TARGET_NOT_EMPTY
  *    otherwise, before anything changed); with it, drops every collection and view of the archive;
  *    then creates every collection with its options (capped, size, max, validator, collation...);
- * 3. inserts the documents in unordered batches as the archive is read, one batch in memory at a
- *    time, waiting for each insert before reading further; any rejected document fails the restore;
- * 4. creates each collection's indexes once its EOF block (and CRC) has been read, then the views.
+ * 3. inserts the documents in unordered batches as the archive is read, with at most
+ *    `insertsInFlight` batches sent and not yet answered (one at a time for a capped collection),
+ *    so memory stays at a few batches; any rejected document fails the restore, after the batches
+ *    in flight have been answered;
+ * 4. creates each collection's indexes once its EOF block (and CRC) has been read and its every
+ *    batch stored, then the views.
  *
  * A damaged archive fails with CORRUPT_ARCHIVE; what was inserted before the damage stays, as with
  * mongorestore. Users, roles, the oplog and time-series collections are not restored by this engine.
@@ -184,13 +193,20 @@ async function restoreData(
   options: BuiltinRestoreOptions,
 ): Promise<void> {
   const batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
+  const inserts = insertQueue(options.insertsInFlight ?? defaultInsertsInFlight);
   const unannounced = new Map<string, RestoreTarget>();
   let batch: { entry: RestoreTarget; documents: Document[]; bytes: number } | undefined;
   const flush = async () => {
     if (!batch || batch.documents.length === 0) return;
     const { entry, documents } = batch;
     batch = undefined;
-    await insert(connection, entry, documents);
+    // A capped collection keeps its documents in insertion order: nothing may overtake a batch of it.
+    if (entry.metadata.options?.capped === true) {
+      await inserts.drain();
+      await insert(connection, entry, documents);
+    } else {
+      await inserts.add(() => insert(connection, entry, documents));
+    }
   };
   const targetOf = (source: ArchiveNamespace): RestoreTarget | undefined => {
     const key = namespaceKey(source);
@@ -220,30 +236,39 @@ async function restoreData(
     return entry;
   };
 
-  for await (const event of events) {
-    if (options.signal?.aborted) throw new HoardError("ABORTED", "mongodb: restore was stopped");
-    if (event.kind === "document") {
-      const entry = targetOf(event.namespace);
-      if (!entry) continue;
-      if (entry.kind === "view") {
-        throw new HoardError("CORRUPT_ARCHIVE", `mongodb: ${options.name} holds documents for the view ${namespaceKey(event.namespace)}`);
-      }
-      if (batch && batch.entry !== entry) await flush();
-      batch ??= { entry, documents: [], bytes: 0 };
-      batch.documents.push(BSON.deserialize(event.bytes, exactBson));
-      batch.bytes += event.bytes.length;
-      if (batch.documents.length >= options.batchSize || batch.bytes >= batchBytes) await flush();
-    } else if (event.kind === "namespace-end") {
-      const entry = targetOf(event.namespace);
-      if (!entry) continue;
-      if (batch?.entry === entry) await flush();
-      if (entry.kind === "collection" && !entry.indexesCreated) {
-        await createIndexes(connection, entry);
-        entry.indexesCreated = true;
+  try {
+    for await (const event of events) {
+      if (options.signal?.aborted) throw new HoardError("ABORTED", "mongodb: restore was stopped");
+      if (event.kind === "document") {
+        const entry = targetOf(event.namespace);
+        if (!entry) continue;
+        if (entry.kind === "view") {
+          throw new HoardError("CORRUPT_ARCHIVE", `mongodb: ${options.name} holds documents for the view ${namespaceKey(event.namespace)}`);
+        }
+        if (batch && batch.entry !== entry) await flush();
+        batch ??= { entry, documents: [], bytes: 0 };
+        batch.documents.push(BSON.deserialize(event.bytes, exactBson));
+        batch.bytes += event.bytes.length;
+        if (batch.documents.length >= options.batchSize || batch.bytes >= batchBytes) await flush();
+      } else if (event.kind === "namespace-end") {
+        const entry = targetOf(event.namespace);
+        if (!entry) continue;
+        if (batch?.entry === entry) await flush();
+        if (entry.kind === "collection" && !entry.indexesCreated) {
+          // Every document of the collection is stored before its indexes are built.
+          await inserts.drain();
+          await createIndexes(connection, entry);
+          entry.indexesCreated = true;
+        }
       }
     }
+    await flush();
+    await inserts.drain();
+  } finally {
+    // However the loop ended (a damaged archive, a rejected batch, an abort), no insert is still
+    // running when the restore reports: what the database holds is then what it keeps.
+    await inserts.settle();
   }
-  await flush();
   for (const entry of plan.targets.values()) {
     if (entry.kind === "collection" && !entry.indexesCreated) await createIndexes(connection, entry);
   }
@@ -263,6 +288,54 @@ async function restoreData(
         `mongodb: the view ${namespaceKey(entry.target)} exists; left as it is (restore with drop to replace it)`,
       );
   }
+}
+
+/** Insert batches in flight by default; docs/benchmarks-mariadb-mongodb.md has the measurements behind the choice. */
+export const defaultInsertsInFlight = 1;
+
+/** Inserts running at once, at most `limit`; the first failure is kept and thrown by the next call. */
+interface InsertQueue {
+  /** Starts `run` once fewer than `limit` are running; throws the first failure of any earlier insert. */
+  add(run: () => Promise<void>): Promise<void>;
+  /** Waits for every running insert; throws the first failure. */
+  drain(): Promise<void>;
+  /** Waits for every running insert, throwing nothing. */
+  settle(): Promise<void>;
+}
+
+export function insertQueue(limit: number): InsertQueue {
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  const check = () => {
+    if (failure) throw failure.error;
+  };
+  const settle = async () => {
+    while (running.size > 0) await Promise.allSettled([...running]);
+  };
+  return {
+    async add(run) {
+      check();
+      while (running.size >= Math.max(1, limit)) {
+        await Promise.race(running);
+        check();
+      }
+      const started: Promise<void> = run().then(
+        () => {
+          running.delete(started);
+        },
+        (error: unknown) => {
+          running.delete(started);
+          failure ??= { error };
+        },
+      );
+      running.add(started);
+    },
+    async drain() {
+      await settle();
+      check();
+    },
+    settle,
+  };
 }
 
 async function insert(connection: Connection, entry: RestoreTarget, documents: Document[]): Promise<void> {

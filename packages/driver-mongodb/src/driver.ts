@@ -19,7 +19,7 @@ import type { ArchiveCollectionMetadata } from "./archive-format.js";
 import { damagedRestoreError, guardArchive } from "./archive-guard.js";
 import { peekPrelude } from "./archive-reader.js";
 import { builtinDump } from "./builtin-dump.js";
-import { builtinRestore } from "./builtin-restore.js";
+import { builtinRestore, defaultInsertsInFlight } from "./builtin-restore.js";
 import { ensureEmptyTargets } from "./client.js";
 import { decompressByContent } from "./compression.js";
 import { invalidMongoUrl, parseMongoUrl, redactMongoUrl, scrubSecrets } from "./connection-string.js";
@@ -63,6 +63,8 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
     throw new HoardError("INVALID_ARGUMENT", `mongodb: batchSize must be a positive integer, not ${batchSize}`);
   }
   const connectTimeoutMs = connectTimeoutMsOf("mongodb", options.connectTimeoutMs);
+  const parallelCollections = wholeNumberOption("parallelCollections", options.parallelCollections, 1);
+  const insertsInFlight = wholeNumberOption("insertsInFlight", options.insertsInFlight, defaultInsertsInFlight);
 
   /** The executable to use, or undefined for the built-in engine. */
   const chooseTool = async (
@@ -141,6 +143,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
       const stream = await builtinDump({
         url: options.url,
         batchSize,
+        parallelCollections,
         logger,
         signal: dump.signal,
         connectTimeoutMs,
@@ -227,6 +230,7 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
         drop: replace,
         connectTimeoutMs,
         batchSize,
+        insertsInFlight,
         name,
         logger,
         signal: restore.signal,
@@ -234,6 +238,15 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
       });
     },
   };
+}
+
+/** A whole-number option of at least 1 (at most 64), or its default; INVALID_ARGUMENT otherwise. */
+function wholeNumberOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1 || value > 64) {
+    throw new HoardError("INVALID_ARGUMENT", `mongodb: ${name} must be a whole number from 1 to 64, not ${value}`);
+  }
+  return value;
 }
 
 /** The registry's entry point for `mongodb://` and `mongodb+srv://` URLs, with the settings bag of the CLI or a config file. */

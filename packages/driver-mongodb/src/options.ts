@@ -51,6 +51,20 @@ export interface MongoDriverOptions {
   mongorestorePath?: string;
   /** Built-in engine: documents per cursor batch when dumping and per insert when restoring. @default 1000 */
   batchSize?: number;
+  /**
+   * Built-in engine: collections dumped at once, their segments interleaved in the archive as
+   * mongodump's --numParallelCollections does (mongorestore reads the archive's count and restores
+   * at least that many collections at once). Each costs one cursor batch and one chunk of memory.
+   * @default 1
+   */
+  parallelCollections?: number;
+  /**
+   * Built-in engine: insert batches sent to the server before the first of them is answered when
+   * restoring, so the server stores one batch while hoard reads and decodes the next. Each costs
+   * up to one batch of memory (batchSize documents, at most 8 MiB). A capped collection is always
+   * restored one batch at a time, in order. @default 1
+   */
+  insertsInFlight?: number;
   /** Built-in engine: extra options for the MongoClient (e.g. `serverSelectionTimeoutMS`); the URL's own options apply too. */
   clientOptions?: MongoClientOptions;
   logger?: Logger;

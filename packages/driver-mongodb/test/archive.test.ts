@@ -176,6 +176,87 @@ describe("archive writer", () => {
     expect(stopped).toBe(true);
   });
 
+  it("with collections read at once, interleaves whole segments in the order they are ready, every CRC intact", async () => {
+    const other: ArchiveCollectionMetadata = { ...people, collection: "orders" };
+    const manyDocuments = (prefix: string) =>
+      Array.from({ length: 6 }, (_, index) => Buffer.from(BSON.serialize({ _id: `${prefix}${index}`, padding: "p".repeat(40) })));
+    const peopleDocuments = manyDocuments("p");
+    const orderDocuments = manyDocuments("o");
+    // Each source waits a turn between documents, so neither can finish before the other starts.
+    async function* slowly(list: Buffer[]): AsyncGenerator<Uint8Array> {
+      for (const document of list) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yield document;
+      }
+    }
+    const collections: ArchiveCollection[] = [
+      { metadata: people, documents: () => slowly(peopleDocuments) },
+      { metadata: other, documents: () => slowly(orderDocuments) },
+      { metadata: empty, documents: () => fromArray([]) },
+    ];
+    const chunks: Buffer[] = [];
+    for await (const chunk of encodeArchive({ ...header, concurrentCollections: 2 }, collections, {
+      chunkBytes: 150,
+      parallelCollections: 2,
+    })) {
+      chunks.push(chunk);
+    }
+    // After the prelude, every chunk is one or more whole blocks: a namespace header first, a terminator last.
+    for (const chunk of chunks.slice(1)) {
+      expect(BSON.deserialize(chunk.subarray(0, chunk.readInt32LE(0)))).toHaveProperty("db", "shop");
+      expect(chunk.subarray(-4).equals(terminator)).toBe(true);
+    }
+    const events = await eventsOf(Buffer.concat(chunks));
+    expect(events[0]).toEqual({ kind: "prelude", header: { ...header, concurrentCollections: 2 }, collections: [people, other, empty] });
+    const order = events.slice(1).map((event) => (event.kind === "prelude" ? "" : `${event.kind} ${event.namespace.collection}`));
+    // Interleaved: a document of orders comes before the last document of people.
+    expect(order.indexOf("document orders")).toBeLessThan(order.lastIndexOf("document people"));
+    const documentsOf = (collection: string) =>
+      events.flatMap((event) => (event.kind === "document" && event.namespace.collection === collection ? [event.bytes] : []));
+    expect(documentsOf("people")).toEqual(peopleDocuments);
+    expect(documentsOf("orders")).toEqual(orderDocuments);
+    expect(order.filter((entry) => entry.startsWith("namespace-end")).sort()).toEqual([
+      "namespace-end empty",
+      "namespace-end orders",
+      "namespace-end people",
+    ]);
+  });
+
+  it("with collections read at once, stops the others when one fails", async () => {
+    let stopped = false;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      try {
+        for (;;) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yield documents[0] as Buffer;
+        }
+      } finally {
+        stopped = true;
+      }
+    }
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield documents[1] as Buffer;
+      await new Promise((resolve) => setImmediate(resolve));
+      throw new Error("the cursor died");
+    }
+    const collections: ArchiveCollection[] = [
+      { metadata: people, documents: endless },
+      { metadata: { ...people, collection: "orders" }, documents: failing },
+    ];
+    await expect(bytesOf(encodeArchive(header, collections, { chunkBytes: 16, parallelCollections: 2 }))).rejects.toThrow(
+      "the cursor died",
+    );
+    expect(stopped).toBe(true);
+  });
+
+  it("writes the sequential layout when one collection is read at a time", async () => {
+    const collections: ArchiveCollection[] = [
+      { metadata: people, documents: () => fromArray(documents) },
+      { metadata: empty, documents: () => fromArray([]) },
+    ];
+    expect((await bytesOf(encodeArchive(header, collections, { parallelCollections: 1 }))).equals(await sampleArchive())).toBe(true);
+  });
+
   it("refuses a malformed document instead of writing a broken archive", async () => {
     const broken = Buffer.from([10, 0, 0, 0, 0]);
     await expect(bytesOf(encodeNamespace({ database: "shop", collection: "people" }, fromArray([broken])))).rejects.toMatchObject({
