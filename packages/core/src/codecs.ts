@@ -121,6 +121,8 @@ function explainBzip2(stderr: string): string | undefined {
   if (/not a bzip2 file|not a valid bzip2 file|bad magic/i.test(stderr)) return "not bzip2 data (bad magic number)";
   if (/ends unexpectedly|unexpected end|truncated/i.test(stderr)) return "the compressed data ends unexpectedly (truncated)";
   if (/integrity|CRC/i.test(stderr)) return "data integrity error (a CRC does not match: the data is damaged)";
+  // lbzip2 says "compressed data error: ..." for a cut input as for a damaged one (a missing block reads as a bad header).
+  if (/compressed data error/i.test(stderr)) return "the compressed data is damaged or cut short";
   return undefined;
 }
 

@@ -36,12 +36,14 @@ interface BackupArguments extends GlobalArguments, StorageArguments, DatabaseUrl
   mode: BackupMode;
   cron?: string;
   dumpOption: string[];
-  compression: CompressionFormat;
+  compression?: CompressionFormat;
   compressionLevel?: number;
+  compressionThreads?: number;
   verify: boolean;
 }
 
 const parseCompressionLevel = integerOption("compression-level", 0);
+const parseCompressionThreads = integerOption("compression-threads", 1);
 
 const compressionFormats: readonly CompressionFormat[] = ["gzip", "zstd", "none"];
 
@@ -54,9 +56,10 @@ function parseCompression(value: unknown): CompressionFormat {
   return text as CompressionFormat;
 }
 
-/** The level, checked against the compression's range (gzip 0-9, zstd 1-19, none takes none). */
-function checkCompressionLevel(compression: CompressionFormat, level: number | undefined): void {
+/** The level, checked against the compression's range (gzip 0-9, zstd 1-19, none takes none); a level alone means gzip. */
+function checkCompressionLevel(named: CompressionFormat | undefined, level: number | undefined): void {
   if (level === undefined) return;
+  const compression = named ?? "gzip";
   if (compression === "none") throw new UsageError("--compression-level needs a compression: --compression none stores the dump as it is");
   const { min, max } = compressionLevels[compression];
   if (level < min || level > max) {
@@ -121,14 +124,20 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
         })
         .option("compression", {
           type: "string",
-          default: "gzip",
           coerce: parseCompression,
-          describe: "gzip (.gz), zstd (.zst: Node.js's own zstd where it has one, else the zstd program) or none (the dump as it is)",
+          describe:
+            "gzip (.gz, the default), zstd (.zst: Node.js's own zstd where it has one, else the zstd program) or none (the dump as it is); unset, a dump its tool compressed already (--pg-jobs) is stored as it is",
         })
         .option("compression-level", {
           type: "string",
           coerce: parseCompressionLevel,
           describe: "gzip 0 (stored) to 9 (smallest), default 6; zstd 1 to 19, default 3",
+        })
+        .option("compression-threads", {
+          type: "string",
+          coerce: parseCompressionThreads,
+          describe:
+            "blocks compressed at the same time (default: the cores, at most 3 unless UV_THREADPOOL_SIZE is raised); 1 leaves the other cores to the database",
         })
         .example("$0 backup postgresql://postgres@localhost/shop ./backups", "back up to a local directory")
         .example("$0 backup postgresql://postgres@localhost/shop ./backups --compression zstd", "compress with zstd (.dump.zst)")
@@ -166,6 +175,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
             mode: args.mode,
             compression: args.compression,
             compressionLevel: args.compressionLevel,
+            compressionThreads: args.compressionThreads,
             encryption,
             verify: args.verify,
             decryption,
@@ -205,6 +215,7 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
           mode: args.mode,
           compression: args.compression,
           compressionLevel: args.compressionLevel,
+          compressionThreads: args.compressionThreads,
           encryption,
           verify: args.verify,
           decryption,

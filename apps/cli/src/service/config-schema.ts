@@ -177,12 +177,22 @@ export function jobSchema() {
       .optional()
       .describe("a cron expression: 5 fields, or 6 with seconds first"),
     timezone: z.string().refine(isTimeZone, { message: "unknown time zone" }).optional().describe("the schedule's time zone (default UTC)"),
-    compression: z.enum(["gzip", "zstd", "none"]).optional().describe("gzip (.gz, the default), zstd (.zst) or none (the dump as it is)"),
+    compression: z
+      .enum(["gzip", "zstd", "none"])
+      .optional()
+      .describe(
+        "gzip (.gz, the default), zstd (.zst) or none (the dump as it is); unset, a dump its tool compressed already is stored as it is",
+      ),
     compressionLevel: z
       .int()
       .min(0)
       .optional()
       .describe("gzip 0 (stored) to 9 (smallest), default 6; zstd 1 to 19, default 3; not with none"),
+    compressionThreads: z
+      .int()
+      .min(1)
+      .optional()
+      .describe("blocks compressed at the same time (default: the cores, at most 3 unless UV_THREADPOOL_SIZE is raised)"),
     dumpOptions: z.array(z.string()).optional().describe("arguments passed to the dump tool"),
     timeout: settingSchema(timeout).optional().describe(timeout.help),
     verify: z.boolean().optional().describe("re-read and verify each backup after the upload"),

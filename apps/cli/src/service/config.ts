@@ -36,10 +36,12 @@ export interface JobConfig {
   schedule: string;
   /** IANA time zone of the schedule; UTC when unset. */
   timezone?: string;
-  /** gzip unless the file says otherwise. */
-  compression: CompressionFormat;
+  /** Unset: gzip, or none for a dump its tool compressed already (core decides, see BackupOptions). */
+  compression?: CompressionFormat;
   /** Unset: the compression's default level. */
   compressionLevel?: number;
+  /** Blocks compressed at the same time; unset: core's default (the cores, within libuv's pool). */
+  compressionThreads?: number;
   dumpOptions: string[];
   /** Storage requests and database connections; unset: `hoard run --timeout` (default 15 s). */
   timeoutMs?: number;
@@ -234,7 +236,6 @@ function resolveJob(name: string, fields: JobFields, problems: string[]): JobCon
     prefix: fields.prefix ?? name,
     mode: fields.mode ?? "stream",
     schedule: fields.schedule as string,
-    compression: fields.compression ?? "gzip",
     dumpOptions: fields.dumpOptions ?? [],
     verify: fields.verify ?? false,
     notify: {
@@ -247,7 +248,9 @@ function resolveJob(name: string, fields: JobFields, problems: string[]): JobCon
   };
   if (fields.notify?.healthcheck) job.notify.healthcheck = fields.notify.healthcheck;
   // Checked against the compression by the schema (config-schema.ts), defaults included.
+  if (fields.compression !== undefined) job.compression = fields.compression;
   if (fields.compressionLevel !== undefined) job.compressionLevel = fields.compressionLevel;
+  if (fields.compressionThreads !== undefined) job.compressionThreads = fields.compressionThreads;
   if (fields.timezone) job.timezone = fields.timezone;
   if (fields.timeout !== undefined)
     job.timeoutMs = typeof fields.timeout === "string" ? parseDuration(fields.timeout) : Number(fields.timeout);

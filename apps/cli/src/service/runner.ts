@@ -172,6 +172,7 @@ export async function runService(
           mode: settings.mode,
           compression: settings.compression,
           compressionLevel: settings.compressionLevel,
+          compressionThreads: settings.compressionThreads,
           ...(settings.encryption && { encryption: settings.encryption }),
           verify: settings.verify,
           logger: jobLogger,
