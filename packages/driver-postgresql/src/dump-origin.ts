@@ -112,6 +112,9 @@ export function needsSettingsFilter(major: number): boolean {
 /** How much of a line is looked at: the settings lines are short; a line of data may be huge. */
 const keptLineBytes = 256;
 
+/** Where a prelude starts again: a line that begins with `\connect` (the newline before it included). */
+const connectLine = Buffer.from("\n\\connect", "latin1");
+
 /**
  * Drops, from a script of pg_dump or pg_restore, the `SET <parameter> = ...;` lines of
  * {@link settingsIntroducedIn} that a server of `serverMajor` does not know. Only in the script's
@@ -119,11 +122,14 @@ const keptLineBytes = 256;
  * `SELECT pg_catalog.set_config(...)` or psql's `\restrict`/`\connect`): never inside a
  * function's body or a table's data, whatever they hold. Streams with bounded memory: at most
  * {@link keptLineBytes} of a line are held.
+ *
+ * Outside the preludes (nearly all of a script) the chunks pass on as they are, without copying
+ * or looking at each line: only a search for the next line that starts with `\connect`.
  */
 export function settingsFilter(serverMajor: number, onDropped?: (line: string) => void): Transform {
   const rejected = new Set(Object.entries(settingsIntroducedIn).flatMap(([name, major]) => (major > serverMajor ? [name] : [])));
   let inPrelude = true;
-  /** The start of the current line, while it may still be a prelude line; undefined once it was passed on. */
+  /** The start of the current line, held back until it can be decided; undefined while passing bytes on. */
   let pending: Buffer[] | undefined = [];
   let pendingBytes = 0;
   const decide = (line: string): "drop" | "keep" => {
@@ -148,39 +154,80 @@ export function settingsFilter(serverMajor: number, onDropped?: (line: string) =
     }
     return "keep";
   };
+  /** Whether `chunk` ends with the first `length` bytes of {@link connectLine}. */
+  const endsWithStartOfConnect = (chunk: Buffer, length: number) =>
+    chunk.length >= length && chunk.subarray(chunk.length - length).equals(connectLine.subarray(0, length));
   return new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
       let start = 0;
-      const out: Buffer[] = [];
+      /** Where a search for the next `\connect` line begins: the newline that ended the last held line. */
+      let searchFrom = 0;
       while (start < chunk.length) {
+        if (pending === undefined && inPrelude) {
+          // The rest of a long prelude line: passed on; the next line is held again.
+          const newline = chunk.indexOf(10, start);
+          const end = newline < 0 ? chunk.length : newline + 1;
+          this.push(chunk.subarray(start, end));
+          start = end;
+          if (newline >= 0) {
+            pending = [];
+            pendingBytes = 0;
+          }
+          continue;
+        }
+        if (pending === undefined) {
+          // Passing bytes on: up to the newline before the next `\connect`, which is then held and decided.
+          const found = chunk.indexOf(connectLine, searchFrom);
+          if (found >= 0) {
+            if (found + 1 > start) this.push(chunk.subarray(start, found + 1));
+            start = found + 1;
+            pending = [];
+            pendingBytes = 0;
+            continue;
+          }
+          // The chunk may end inside `\n\connect`: hold back from the newline on, to decide with the next chunk.
+          let held = 0;
+          for (let length = Math.min(connectLine.length - 1, chunk.length - searchFrom); length > 0; length -= 1) {
+            if (endsWithStartOfConnect(chunk, length)) {
+              held = length;
+              break;
+            }
+          }
+          if (held === 0) {
+            this.push(start === 0 ? chunk : chunk.subarray(start));
+            break;
+          }
+          const lineStart = chunk.length - held + 1;
+          if (lineStart > start) this.push(chunk.subarray(start, lineStart));
+          pending = lineStart < chunk.length ? [chunk.subarray(lineStart)] : [];
+          pendingBytes = chunk.length - lineStart;
+          break;
+        }
+        // Holding the current line from its start.
         const newline = chunk.indexOf(10, start);
         const end = newline < 0 ? chunk.length : newline + 1;
         const piece = chunk.subarray(start, end);
         start = end;
-        if (pending === undefined) {
-          // A long line already passed on: pass the rest of it on.
-          out.push(piece);
-        } else {
-          pending.push(piece);
-          pendingBytes += piece.length;
-          if (newline >= 0) {
-            const line = Buffer.concat(pending);
-            if (decide(line.subarray(0, line.length - 1).toString("utf8")) === "drop") onDropped?.(line.toString("utf8").trim());
-            else out.push(line);
-          } else if (pendingBytes > keptLineBytes) {
-            const head = Buffer.concat(pending);
-            decide(head.toString("utf8"));
-            out.push(head);
-            pending = undefined;
-            continue;
-          }
-        }
+        pending.push(piece);
+        pendingBytes += piece.length;
         if (newline >= 0) {
-          pending = [];
+          const line = Buffer.concat(pending);
+          if (decide(line.subarray(0, line.length - 1).toString("utf8")) === "drop") onDropped?.(line.toString("utf8").trim());
+          else this.push(line);
+          // At the end of the chunk, the next line starts the next chunk: hold it (it may be a `\connect`).
+          pending = inPrelude || start === chunk.length ? [] : undefined;
           pendingBytes = 0;
+          searchFrom = newline;
+        } else if (pendingBytes > keptLineBytes) {
+          // A long line: decided by its start (a prelude line is short), the rest passes on.
+          const head = Buffer.concat(pending);
+          decide(head.toString("utf8"));
+          this.push(head);
+          pending = undefined;
+          searchFrom = start;
         }
       }
-      done(null, out.length > 0 ? Buffer.concat(out) : undefined);
+      done();
     },
     flush(done: TransformCallback) {
       if (pending && pendingBytes > 0) {

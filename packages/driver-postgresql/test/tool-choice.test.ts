@@ -109,6 +109,18 @@ describe("how pg_dump compressed an archive", () => {
   });
 });
 
+/** mulberry32: a small seeded PRNG, so a failing chunking can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
 describe("the settings filter", () => {
   const run = async (script: string, major: number, chunkSize = 7) => {
     const chunks: Buffer[] = [];
@@ -158,6 +170,56 @@ describe("the settings filter", () => {
     const { output, dropped } = await run(cluster, 16);
     expect(dropped).toHaveLength(2);
     expect(output).toBe(cluster.replaceAll("SET transaction_timeout = 0;\n", ""));
+  });
+
+  it("finds every \\connect and every prelude in any chunking, long lines and data rows included", async () => {
+    const data = [
+      "COPY public.t (a, b) FROM stdin;",
+      "\\N\tstarts with a backslash",
+      `${"y".repeat(700)}\\connect inside a long line`,
+      "\\.",
+      "",
+    ].join("\n");
+    const longComment = `-- ${"z".repeat(600)}`;
+    const cluster = [
+      `${prelude}${data}`,
+      `\\connect other\n${longComment}\n${prelude}${data}`,
+      `\\connect -reuse-previous=on "dbname='third'"\n${prelude}CREATE TABLE c ();`,
+    ].join("");
+    const expected = cluster.replaceAll("SET transaction_timeout = 0;\n", "");
+    const random = prng(12);
+    for (const chunkSize of [1, 2, 3, 8, 9, 10, 11, 64, 257, 100_000]) {
+      const { output, dropped } = await run(cluster, 16, chunkSize);
+      expect(output).toBe(expected);
+      expect(dropped).toHaveLength(3);
+    }
+    for (let round = 0; round < 50; round += 1) {
+      const bytes = Buffer.from(cluster);
+      const chunks: Buffer[] = [];
+      for (let offset = 0; offset < bytes.length; ) {
+        const size = 1 + Math.floor(random() * 40);
+        chunks.push(bytes.subarray(offset, offset + size));
+        offset += size;
+      }
+      const output = await buffer(Readable.from(chunks).pipe(settingsFilter(16)));
+      expect(output.toString()).toBe(expected);
+    }
+  });
+
+  it("passes the chunks of the body on as they are, without copying them", async () => {
+    const big = Buffer.from(`${prelude}CREATE TABLE t ();\n${"row\tdata\n".repeat(10_000)}`);
+    const chunks = [big.subarray(0, prelude.length + 19), big.subarray(prelude.length + 19)];
+    const passed: Buffer[] = [];
+    const filter = settingsFilter(16);
+    filter.on("data", (chunk: Buffer) => passed.push(chunk));
+    await new Promise<void>((resolve, reject) => {
+      filter.on("end", resolve).on("error", reject);
+      for (const chunk of chunks) filter.write(chunk);
+      filter.end();
+    });
+    expect(Buffer.concat(passed).toString()).toBe(big.toString().replace("SET transaction_timeout = 0;\n", ""));
+    expect(passed.at(-1)?.buffer).toBe(chunks[1]?.buffer);
+    expect(passed.at(-1)?.byteOffset).toBe(chunks[1]?.byteOffset);
   });
 
   it("passes everything on for a server that knows every setting", async () => {
