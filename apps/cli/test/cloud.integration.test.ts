@@ -45,6 +45,8 @@ for (const store of stores) {
         const storageUrl = store.url();
         const first = await runCli(["backup", sourceUrl, storageUrl, "--mode", mode, ...store.args], store.env);
         expect(first.stderr).not.toContain("hoard:");
+        // No runtime warning either (MaxListenersExceededWarning from an SDK, a deprecation).
+        expect(first.stderr).not.toMatch(/Warning/);
         expect(first.code).toBe(0);
         expect(first.stdout.trim()).toMatch(new RegExp(`^${storageUrl}/backup-\\d{14}\\.dump\\.gz$`));
         // A second backup a second later, so there is something to prune.
@@ -61,6 +63,7 @@ for (const store of stores) {
         const target = await createDatabase(postgres.url);
         const restored = await runCli(["restore", storageUrl, target, "--latest", ...store.args], store.env);
         expect(restored.stderr).not.toContain("hoard:");
+        expect(restored.stderr).not.toMatch(/Warning/);
         expect(restored.code).toBe(0);
         expect(restored.stdout.trim()).toBe(keys[0]);
         expect(await snapshotSmall(target)).toBe(expected);
