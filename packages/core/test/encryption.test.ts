@@ -169,7 +169,7 @@ describe("passphrases off the event loop", () => {
   it("derives the passphrase key without holding the event loop, encrypting and decrypting", async () => {
     // age's scrypt at work factor 2^18 takes about a second even on a quiet machine; the library's
     // own JavaScript scrypt held the event loop for all of it (0 ticks), node:crypto's does not.
-    let sealed = Buffer.alloc(0);
+    let sealed: Buffer = Buffer.alloc(0);
     const sealing = await ticksDuring(async () => {
       sealed = await through(encryptor({ passphrase: "tick tock" }), Buffer.from("x"));
     });
