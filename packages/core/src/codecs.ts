@@ -46,7 +46,9 @@ export function layersOf(name: string): Layer[] {
 export function decompressor(layer: Exclude<Layer, "tar" | "age">): Transform | Duplex {
   switch (layer) {
     case "gz":
-      return createGunzip();
+      // 64 KiB pieces instead of zlib's 16 KiB: a quarter of the stream hops to the restoring tool,
+      // 1.3 s less CPU per 255 MB restored (docs/postgresql.md).
+      return createGunzip({ chunkSize: 64 * 1024 });
     case "bz2":
       return bzip2Decompressor();
     case "zst":
