@@ -8,7 +8,7 @@ import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
 import type { CompressionFormat } from "./manifest.js";
 import { defaultCompressionJobs, parallelGzip, parallelZstd } from "./parallel-compress.js";
-import { zstdFrameCheck } from "./zstd-frames.js";
+import { zstdFrameCheck, zstdPerFrameDecoder } from "./zstd-frames.js";
 
 /** One layer of packaging, named by its file extension. */
 /** `age` is encryption (see encryption.ts), undone with keys rather than by `decompressor`. */
@@ -52,9 +52,14 @@ export function decompressor(layer: Exclude<Layer, "tar" | "age">): Transform | 
     case "bz2":
       return bzip2Decompressor();
     case "zst":
-      return zstdDecompressorKind() === "zlib"
-        ? checkedZstdDecompressor()
-        : filterProgram("zstd", ["-d", "-c", "-q"], "CORRUPT_ARCHIVE", zstdMissing("read .zst"));
+      switch (zstdDecompressorKind()) {
+        case "zlib":
+          return checkedZstdDecompressor();
+        case "zlib-per-frame":
+          return zstdPerFrameDecoder(() => (zlib as unknown as NativeZstd).createZstdDecompress());
+        case "program":
+          return filterProgram("zstd", ["-d", "-c", "-q"], "CORRUPT_ARCHIVE", zstdMissing("read .zst"));
+      }
   }
 }
 
@@ -143,13 +148,17 @@ export function findProgram(names: readonly string[], path: string): string | un
 }
 
 /**
- * Which decompressor `decompressor("zst")` uses here: `zlib` where this Node.js has zstd and its
- * decoder reads concatenated frames (Node.js 24; hoard's parallel compressor writes one frame per
- * block, and so do pzstd and `zstd -T`'s long inputs), else the `zstd` program. Node.js 22's
- * decoder stops after the first frame without an error, which would restore the first block of a
- * backup as if it were the whole. Asked once, of two tiny frames.
+ * Which decompressor `decompressor("zst")` uses here:
+ * - `zlib` where this Node.js has zstd and its decoder reads concatenated frames (Node.js 24;
+ *   hoard's parallel compressor writes one frame per block, and so do pzstd and `zstd -T`'s long
+ *   inputs), behind a frame walk that finds a cut or trailing bytes;
+ * - `zlib-per-frame` where this Node.js has zstd but its decoder stops after the first frame
+ *   without an error (Node.js 22): each frame then gets a decoder of its own (zstd-frames.ts), so
+ *   a multi-frame backup never restores as its first block alone;
+ * - `program`: the `zstd` program, where this Node.js has no zstd (before 22.15).
+ * Asked once, of two tiny frames.
  */
-export function zstdDecompressorKind(): "zlib" | "program" {
+export function zstdDecompressorKind(): "zlib" | "zlib-per-frame" | "program" {
   if (zstdDecoderVerdict === undefined) {
     const native = zlib as unknown as Partial<NativeZstd>;
     if (!native.createZstdDecompress || !native.zstdCompressSync || !native.zstdDecompressSync) zstdDecoderVerdict = "program";
@@ -162,13 +171,13 @@ export function zstdDecompressorKind(): "zlib" | "program" {
       try {
         decoded = native.zstdDecompressSync(frames).toString();
       } catch {}
-      zstdDecoderVerdict = decoded === "first frame, second frame" ? "zlib" : "program";
+      zstdDecoderVerdict = decoded === "first frame, second frame" ? "zlib" : "zlib-per-frame";
     }
   }
   return zstdDecoderVerdict;
 }
 
-let zstdDecoderVerdict: "zlib" | "program" | undefined;
+let zstdDecoderVerdict: "zlib" | "zlib-per-frame" | "program" | undefined;
 
 /**
  * zlib's zstd decoder behind `zstdFrameCheck`: zlib checks each frame's content checksum, the frame

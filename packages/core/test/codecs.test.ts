@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { archiveError, decompressor, type Layer, layersOf, zstdDecompressorKind } from "../src/codecs.ts";
 import { HoardError, isHoardError } from "../src/errors.ts";
 import { findExecutable } from "../src/process.ts";
+import { ZstdFrameWalker, zstdPerFrameDecoder } from "../src/zstd-frames.ts";
 
 /** Runs a compression program with `input` on stdin and returns its stdout. */
 function runProgram(program: string, args: string[], input: Buffer): Promise<Buffer> {
@@ -60,8 +61,8 @@ function expectSameBytes(actual: unknown, expected: Buffer): void {
   expect(bytes.equals(expected), "content differs").toBe(true);
 }
 
-/** Whether the decompressor uses zlib's zstd (where it reads concatenated frames: Node.js 24) rather than the zstd program. */
-const nativeZstd = zstdDecompressorKind() === "zlib";
+/** Whether the decompressor uses zlib's zstd (one stream on Node.js 24, a decoder per frame on 22) rather than the zstd program. */
+const nativeZstd = zstdDecompressorKind() !== "program";
 
 describe("layersOf", () => {
   it.each<[string, Layer[]]>([
@@ -207,9 +208,12 @@ describe("decompressor: zst", () => {
     await expect(decompress("zst", Buffer.from("definitely not zstd data"))).rejects.toThrow();
   });
 
-  it("without zlib zstd and without the zstd program, fails with UNSUPPORTED_FORMAT (with zlib zstd, still decompresses)", async () => {
-    const data = Buffer.from("zstd without a program");
-    const compressed = await zstdCompress(data);
+  it("without zlib zstd and without the zstd program, fails with UNSUPPORTED_FORMAT (with zlib zstd, still decompresses every frame)", async () => {
+    // Several frames, as hoard's parallel compressor writes them: Node.js 22's zlib alone returns
+    // the first one only, so before the per-frame decoder Node.js 22 needed the zstd program here.
+    const parts = ["zstd ", "without ", "a ", "program"].map((text) => Buffer.from(text));
+    const data = Buffer.concat(parts);
+    const compressed = Buffer.concat(await Promise.all(parts.map((part) => zstdCompress(part))));
     const path = process.env.PATH;
     process.env.PATH = "";
     try {
@@ -226,6 +230,139 @@ describe("decompressor: zst", () => {
     } finally {
       process.env.PATH = path;
     }
+  });
+});
+
+const zlibZstd = zlib as unknown as {
+  createZstdDecompress?: () => import("node:stream").Transform;
+  zstdCompressSync?: (data: Buffer, options?: { params: Record<number, number> }) => Buffer;
+  constants: Record<string, number>;
+};
+
+describe.runIf(zlibZstd.createZstdDecompress)("zstdPerFrameDecoder (zlib's zstd decoder, one per frame)", () => {
+  const createDecoder = () => (zlibZstd.createZstdDecompress as () => import("node:stream").Transform)();
+  const frame = (data: Buffer, checksum = true) =>
+    (zlibZstd.zstdCompressSync as NonNullable<typeof zlibZstd.zstdCompressSync>)(data, {
+      params: { [zlibZstd.constants.ZSTD_c_checksumFlag as number]: checksum ? 1 : 0 },
+    });
+  const skippable = (size: number) => {
+    const bytes = Buffer.alloc(8 + size, 0x11);
+    bytes.writeUInt32LE(0x184d2a53, 0);
+    bytes.writeUInt32LE(size, 4);
+    return bytes;
+  };
+
+  async function decodePerFrame(input: Buffer, chunkSize: number | number[]): Promise<Buffer> {
+    const sizes = Array.isArray(chunkSize) ? chunkSize : [chunkSize];
+    const chunks: Buffer[] = [];
+    for (let offset = 0, turn = 0; offset < input.length; turn += 1) {
+      const size = sizes[turn % sizes.length] as number;
+      chunks.push(input.subarray(offset, offset + size));
+      offset += size;
+    }
+    const output: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunks),
+      zstdPerFrameDecoder(createDecoder),
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          output.push(chunk);
+          callback();
+        },
+      }),
+    );
+    return Buffer.concat(output);
+  }
+
+  const parts = [sampleData(300_000), Buffer.alloc(0), sampleData(1), sampleData(700_003), Buffer.alloc(5 << 20, "a")];
+  const content = Buffer.concat(parts);
+  const multiFrame = Buffer.concat([
+    frame(parts[0] as Buffer),
+    skippable(0),
+    frame(parts[1] as Buffer),
+    frame(parts[2] as Buffer, false),
+    skippable(17),
+    frame(parts[3] as Buffer),
+    frame(parts[4] as Buffer, false),
+    skippable(3),
+  ]);
+
+  it("decodes every frame of a multi-frame input, skippable frames between, whatever the chunk boundaries", async () => {
+    for (const sizes of [64 * 1024, [5, 4093, 1, 65_536, 2], multiFrame.length]) {
+      expectSameBytes(await decodePerFrame(multiFrame, sizes), content);
+    }
+    // Every boundary, byte by byte, on a smaller input of the same shape.
+    const small = [sampleData(3000), Buffer.alloc(0), sampleData(1), Buffer.alloc(9000, "b")];
+    const smallFrames = Buffer.concat([
+      frame(small[0] as Buffer),
+      skippable(2),
+      frame(small[1] as Buffer),
+      frame(small[2] as Buffer, false),
+      frame(small[3] as Buffer),
+    ]);
+    for (const size of [1, 3]) expectSameBytes(await decodePerFrame(smallFrames, size), Buffer.concat(small));
+  });
+
+  it("splits the input at exactly the frames' boundaries", () => {
+    const frames = [frame(parts[0] as Buffer), frame(parts[3] as Buffer, false), frame(Buffer.alloc(0))];
+    const input = Buffer.concat([frames[0] as Buffer, skippable(9), frames[1] as Buffer, frames[2] as Buffer]);
+    for (const size of [1, 7, 1000, input.length]) {
+      const walker = new ZstdFrameWalker();
+      const found: Buffer[] = [];
+      let current: Buffer[] = [];
+      for (let offset = 0; offset < input.length; offset += size) {
+        for (const piece of walker.split(input.subarray(offset, offset + size))) {
+          current.push(piece.bytes);
+          if (piece.frameEnd) {
+            found.push(Buffer.concat(current));
+            current = [];
+          }
+        }
+      }
+      walker.finish();
+      expect(current, `chunks of ${size}`).toEqual([]);
+      expect(found.length, `chunks of ${size}`).toBe(3);
+      for (const [index, bytes] of found.entries()) expectSameBytes(bytes, frames[index] as Buffer);
+    }
+  });
+
+  it("fails with CORRUPT_ARCHIVE on a cut anywhere, bytes after the last frame, a damaged frame, an empty input", async () => {
+    const boundary = frame(parts[0] as Buffer).length;
+    for (const cut of [1, 4, 5, 100, multiFrame.length - boundary - 1, multiFrame.length - 8]) {
+      const outcome = await decodePerFrame(multiFrame.subarray(0, multiFrame.length - 3 - cut), 4096).then(
+        (output) => `accepted an input cut by ${cut} bytes and returned ${output.length} bytes`,
+        (error: unknown) => error,
+      );
+      expect(isHoardError(outcome, "CORRUPT_ARCHIVE"), `cut by ${cut}: ${String(outcome)}`).toBe(true);
+    }
+    const trailing = await decodePerFrame(Buffer.concat([multiFrame, Buffer.from("garbage")]), 4096).then(
+      (output) => `accepted trailing bytes and returned ${output.length} bytes`,
+      (error: unknown) => error,
+    );
+    expect(isHoardError(trailing, "CORRUPT_ARCHIVE"), String(trailing)).toBe(true);
+    const damaged = Buffer.from(multiFrame);
+    damaged[boundary + 20_000] = (damaged[boundary + 20_000] as number) ^ 0x5a;
+    await expect(decodePerFrame(damaged, 4096)).rejects.toThrow();
+    await expect(decodePerFrame(Buffer.alloc(0), 4096)).rejects.toThrow(/empty/);
+  });
+
+  it("holds back its input while its output is not read: memory stays bounded however far the data expands", async () => {
+    // 256 MiB of zeros are a few kilobytes of zstd: without back-pressure the whole would be decoded into memory.
+    const expanded = 256 << 20;
+    const bomb = Buffer.concat([frame(Buffer.alloc(expanded)), frame(Buffer.alloc(expanded))]);
+    const decoder = zstdPerFrameDecoder(createDecoder);
+    let consumed = false;
+    decoder.write(bomb, () => {
+      consumed = true;
+    });
+    decoder.end();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(consumed, "the whole input was taken without its output being read").toBe(false);
+    expect(decoder.readableLength).toBeLessThan(4 << 20);
+    let total = 0;
+    for await (const chunk of decoder) total += (chunk as Buffer).length;
+    expect(total).toBe(2 * expanded);
+    expect(consumed).toBe(true);
   });
 });
 
