@@ -182,6 +182,7 @@ class ParallelGzip extends BlockCompressor {
 
 interface NativeZstdCompress {
   zstdCompress(input: Buffer, options: { params: Record<number, number> }, callback: (error: Error | null, output: Buffer) => void): void;
+  zstdCompressSync(input: Buffer, options: { params: Record<number, number> }): Buffer;
   constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number };
 }
 
@@ -196,7 +197,10 @@ class ParallelZstd extends BlockCompressor {
     this.#params = { [native.constants.ZSTD_c_compressionLevel]: level, [native.constants.ZSTD_c_checksumFlag]: 1 };
   }
 
+  #blocks = 0;
+
   protected compressBlock(block: Buffer): Promise<Buffer> {
+    this.#blocks += 1;
     return new Promise((resolve, reject) =>
       this.#native.zstdCompress(block, { params: this.#params }, (error, output) => (error ? reject(error) : resolve(output))),
     );
@@ -206,8 +210,9 @@ class ParallelZstd extends BlockCompressor {
     return undefined;
   }
 
-  protected trailer(): undefined {
-    return undefined;
+  /** Nothing after the last frame; for an empty input, one empty frame (zero bytes are not zstd data). */
+  protected trailer(): Buffer | undefined {
+    return this.#blocks === 0 ? this.#native.zstdCompressSync(Buffer.alloc(0), { params: this.#params }) : undefined;
   }
 }
 
@@ -219,6 +224,11 @@ export function parallelGzip(level: number, options: ParallelCompressionOptions)
 /** A zstd compressor over `options.jobs` threads, or undefined where this Node.js has no zstd in zlib. */
 export function parallelZstd(level: number, options: ParallelCompressionOptions): Transform | undefined {
   const native = zlib as unknown as Partial<NativeZstdCompress>;
-  if (typeof native.zstdCompress !== "function" || native.constants?.ZSTD_c_compressionLevel === undefined) return undefined;
+  if (
+    typeof native.zstdCompress !== "function" ||
+    typeof native.zstdCompressSync !== "function" ||
+    native.constants?.ZSTD_c_compressionLevel === undefined
+  )
+    return undefined;
   return new ParallelZstd(native as NativeZstdCompress, level, options);
 }

@@ -7,7 +7,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { compressor } from "../src/codecs.ts";
+import { compressor, decompressor } from "../src/codecs.ts";
 import { defaultCompressionJobs, parallelGzip, parallelZstd } from "../src/parallel-compress.ts";
 
 /** Runs a program with `input` on stdin; resolves with stdout, or rejects with its stderr. */
@@ -139,6 +139,21 @@ describe("parallel zstd", () => {
     await programOutput("zstd", ["-t"], output);
     // A frame cut short is found: every frame carries its content checksum.
     await expect(programOutput("zstd", ["-t"], output.subarray(0, output.length - 3))).rejects.toThrow();
+  });
+
+  it("writes one empty frame for an empty input, which zstd and hoard's own decoder read as empty", async () => {
+    // Zero bytes are not zstd data: an empty dump (an empty SQLite file, a database with nothing in
+    // it) was stored as a zero-byte .zst that every reader refuses.
+    for (const jobs of [2, 3]) {
+      const empty = await compressWith(parallelZstd(6, { jobs }) as NodeJS.ReadWriteStream, Buffer.alloc(0), 1);
+      expect(empty.length).toBeGreaterThan(0);
+      expect((await programOutput("zstd", ["-dc"], empty)).length).toBe(0);
+      const decoded: Buffer[] = [];
+      await pipeline(Readable.from([empty]), decompressor("zst"), async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) decoded.push(chunk);
+      });
+      expect(Buffer.concat(decoded).length).toBe(0);
+    }
   });
 });
 
