@@ -1,14 +1,8 @@
 import { createRequire } from "node:module";
 import { describeError, HoardError } from "@hoard/core";
 import yargs from "yargs";
-import { joinDashedValues, UsageError } from "./arguments.js";
-import { backupCommand } from "./commands/backup.js";
-import { configCommand } from "./commands/config.js";
-import { listCommand } from "./commands/list.js";
-import { pruneCommand } from "./commands/prune.js";
-import { restoreCommand } from "./commands/restore.js";
-import { runCommand } from "./commands/run.js";
-import { verifyCommand } from "./commands/verify.js";
+import { joinDashedValues, takesValue, UsageError } from "./arguments.js";
+import { type CommandSummary, commandSummaries, type LoadedCommand } from "./commands/summaries.js";
 import { withGlobalOptions } from "./context.js";
 import { debugFromEnvironment } from "./environment.js";
 import { InterruptedError } from "./interrupt.js";
@@ -32,20 +26,17 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return report(error, debug, json);
   }
-  const parser = withGlobalOptions(
+  const commands = await Promise.all(Object.values(commandSummaries).map((summary) => commandFor(summary, argv)));
+  for (const summary of Object.values(commandSummaries)) for (const flag of summary.valueFlags) takesValue(flag);
+  let parser = withGlobalOptions(
     yargs(joinDashedValues(argv))
       .scriptName("hoard")
       .usage(
         "$0 <command> [options]\n\nBack up PostgreSQL, MariaDB/MySQL and MongoDB to S3, Google Cloud Storage or a directory, and restore.",
       ),
-  )
-    .command(backupCommand)
-    .command(restoreCommand)
-    .command(listCommand)
-    .command(pruneCommand)
-    .command(verifyCommand)
-    .command(runCommand)
-    .command(configCommand)
+  );
+  for (const command of commands) parser = parser.command(command);
+  parser = parser
     .demandCommand(1, "name a command: backup, restore, list, prune, verify, run or config")
     .recommendCommands()
     .strict()
@@ -75,6 +66,22 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return report(error, debug, json);
   }
+}
+
+/**
+ * The command itself when the command line names it (a command is selected by its name as a whole
+ * argument), else only its summary: enough for `hoard --help` and "did you mean", without loading
+ * the command's options, handler and the modules they import (core's pipelines, the service).
+ */
+async function commandFor(summary: CommandSummary, argv: readonly string[]): Promise<LoadedCommand> {
+  if (argv.includes(summary.name)) return summary.load();
+  return {
+    command: summary.command,
+    describe: summary.describe,
+    handler() {
+      throw new HoardError("INTERNAL", `the ${summary.name} command ran without being loaded`);
+    },
+  };
 }
 
 /** Whether the command line (or HOARD_LOG_FORMAT) asks for JSON logs; read before yargs parses, for errors yargs raises. */

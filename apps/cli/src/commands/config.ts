@@ -3,6 +3,7 @@ import type { GlobalArguments } from "../context.js";
 import { withEnvironment } from "../environment.js";
 import { writeResult } from "../output.js";
 import type { loadConfig } from "../service/config.js";
+import { commandSummaries } from "./summaries.js";
 
 interface ConfigArguments extends GlobalArguments {
   config: string;
@@ -49,8 +50,8 @@ const schemaCommand: CommandModule<GlobalArguments, GlobalArguments> = {
 
 /** `hoard config check --config hoard.yaml`, `hoard config schema`. */
 export const configCommand: CommandModule<GlobalArguments, GlobalArguments> = {
-  command: "config <command>",
-  describe: "Check a config file for hoard run, or print its JSON Schema",
+  command: commandSummaries.config.command,
+  describe: commandSummaries.config.describe,
   builder: (yargs) =>
     (yargs as Argv<GlobalArguments>)
       .command(checkCommand)

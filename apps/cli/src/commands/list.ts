@@ -4,6 +4,7 @@ import { createLogger, type GlobalArguments, openCliStorage, type StorageArgumen
 import { withEnvironment } from "../environment.js";
 import { watchInterrupts } from "../interrupt.js";
 import { formatBytes, formatTable, writeResult } from "../output.js";
+import { commandSummaries } from "./summaries.js";
 
 interface ListArguments extends GlobalArguments, StorageArguments {
   storageUrl: string;
@@ -12,8 +13,8 @@ interface ListArguments extends GlobalArguments, StorageArguments {
 }
 
 export const listCommand: CommandModule<GlobalArguments, ListArguments> = {
-  command: "list <storage-url>",
-  describe: "List the backups in storage, newest first",
+  command: commandSummaries.list.command,
+  describe: commandSummaries.list.describe,
   builder: (yargs) =>
     withEnvironment(
       withStorageOptions(yargs as Argv<GlobalArguments>)

@@ -5,6 +5,7 @@ import { createLogger, type GlobalArguments, openCliStorage, type StorageArgumen
 import { withEnvironment } from "../environment.js";
 import { watchInterrupts } from "../interrupt.js";
 import { formatBytes, formatTable, writeResult } from "../output.js";
+import { commandSummaries } from "./summaries.js";
 
 interface PruneArguments extends GlobalArguments, StorageArguments {
   storageUrl: string;
@@ -39,9 +40,8 @@ const parseKeepWithin = durationOption("keep-within");
 const parseKeepMin = integerOption("keep-min", 1);
 
 export const pruneCommand: CommandModule<GlobalArguments, PruneArguments> = {
-  command: "prune <storage-url>",
-  describe:
-    "Delete old backups by a retention policy: restic's forget rules in UTC (a rule with counts left also keeps the oldest backup); never the newest backup",
+  command: commandSummaries.prune.command,
+  describe: commandSummaries.prune.describe,
   builder: (yargs) => {
     let built = withStorageOptions(yargs as Argv<GlobalArguments>)
       .positional("storage-url", { type: "string", demandOption: true })

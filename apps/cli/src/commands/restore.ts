@@ -15,6 +15,7 @@ import { withEnvironment } from "../environment.js";
 import { watchInterrupts } from "../interrupt.js";
 import { writeResult } from "../output.js";
 import { type DatabaseUrlArguments, resolveDatabaseUrl, withDatabaseUrlFile } from "./database-url.js";
+import { commandSummaries } from "./summaries.js";
 
 interface RestoreArguments extends GlobalArguments, StorageArguments, DatabaseUrlArguments {
   backupUrl: string;
@@ -27,8 +28,8 @@ interface RestoreArguments extends GlobalArguments, StorageArguments, DatabaseUr
 }
 
 export const restoreCommand: CommandModule<GlobalArguments, RestoreArguments> = {
-  command: "restore <backup-url> [database-url]",
-  describe: "Restore a backup into a database",
+  command: commandSummaries.restore.command,
+  describe: commandSummaries.restore.describe,
   builder: (yargs) =>
     withEnvironment(
       withDecryptionOptions(withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>))))

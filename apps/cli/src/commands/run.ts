@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { UsageError } from "../arguments.js";
 import { type GlobalArguments, type StorageArguments, withDriverOptions, withStorageOptions } from "../context.js";
 import { withEnvironment } from "../environment.js";
+import { commandSummaries } from "./summaries.js";
 
 interface RunArguments extends GlobalArguments, StorageArguments {
   config: string;
@@ -20,8 +21,8 @@ function parseListen(value: unknown): { host: string; port: number } | false {
 
 /** `hoard run --config hoard.yaml`: every job of a config file in one process. */
 export const runCommand: CommandModule<GlobalArguments, RunArguments> = {
-  command: "run",
-  describe: "Run every job of a config file on its schedule, with alerts and /metrics, until SIGINT/SIGTERM",
+  command: commandSummaries.run.command,
+  describe: commandSummaries.run.describe,
   builder: (yargs) =>
     withEnvironment(
       withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>))

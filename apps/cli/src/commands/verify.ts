@@ -15,6 +15,7 @@ import { withEnvironment } from "../environment.js";
 import { watchInterrupts } from "../interrupt.js";
 import { formatBytes, writeResult } from "../output.js";
 import { type DatabaseUrlArguments, resolveDatabaseUrl, withDatabaseUrlFile } from "./database-url.js";
+import { commandSummaries } from "./summaries.js";
 
 interface VerifyArguments extends GlobalArguments, StorageArguments, DatabaseUrlArguments {
   backupUrl: string;
@@ -35,8 +36,8 @@ function archiveDrivers(args: ArgumentsCamelCase<VerifyArguments>, logger: Logge
 }
 
 export const verifyCommand: CommandModule<GlobalArguments, VerifyArguments> = {
-  command: "verify <backup-url>",
-  describe: "Prove a stored backup intact (and with --drill, restorable)",
+  command: commandSummaries.verify.command,
+  describe: commandSummaries.verify.describe,
   builder: (yargs) =>
     withEnvironment(
       withDecryptionOptions(withDatabaseUrlFile(withDriverOptions(withStorageOptions(yargs as Argv<GlobalArguments>))))
