@@ -61,8 +61,16 @@ export type ManifestCompression = { format: "gzip" | "zstd"; level: number } | {
  */
 export const compressionLevels: Readonly<Record<Exclude<CompressionFormat, "none">, { min: number; max: number; default: number }>> = {
   gzip: { min: 0, max: 9, default: 6 },
-  zstd: { min: 1, max: 19, default: 3 },
+  // 6, not the zstd program's 3: the lowest level whose output is no larger than pg_dump -Fc's
+  // (docs/benchmarks.md, "Compression: gzip or zstd"), still faster than gzip 6.
+  zstd: { min: 1, max: 19, default: 6 },
 };
+
+/**
+ * The compression of a backup that names none, and the one a level alone applies to: zstd, which
+ * beats gzip 6 on both time and size (docs/benchmarks.md says by how much).
+ */
+export const defaultCompression: Exclude<CompressionFormat, "none"> = "zstd";
 
 /** The manifest's key for a backup key. */
 export function manifestKey(backupKey: string): string {

@@ -130,11 +130,11 @@ describe("a dump its tool compressed already", () => {
     expect(restoring.restored).toEqual([dumpFiles]);
   });
 
-  it("a level alone names gzip at that level", async () => {
+  it("a level alone names the default compression (zstd) at that level", async () => {
     const driver = driverWith({ kind: "directory", compressed: "gzip, each table's file by the tool" });
     const result = await backup({ driver, storage, now, temporaryDirectory, compressionLevel: 1 });
-    expect(result.key).toBe("backup-20260314150926.dump.tar.gz");
-    expect(result.manifest.compression).toEqual({ format: "gzip", level: 1 });
+    expect(result.key).toBe("backup-20260314150926.dump.tar.zst");
+    expect(result.manifest.compression).toEqual({ format: "zstd", level: 1 });
   });
 
   it("compression none named for it logs nothing about compressing again", async () => {
@@ -145,11 +145,11 @@ describe("a dump its tool compressed already", () => {
     expect(logger.messages.filter((message) => message.includes("compressed already"))).toEqual([]);
   });
 
-  it("an uncompressed directory dump still gets the default gzip", async () => {
+  it("an uncompressed directory dump still gets the default compression, zstd 6", async () => {
     const driver = driverWith({ kind: "directory" });
     const result = await backup({ driver, storage, now, temporaryDirectory });
-    expect(result.key).toBe("backup-20260314150926.dump.tar.gz");
-    expect(result.manifest.compression).toEqual({ format: "gzip", level: 6 });
+    expect(result.key).toBe("backup-20260314150926.dump.tar.zst");
+    expect(result.manifest.compression).toEqual({ format: "zstd", level: 6 });
   });
 
   it("a wrong compression still fails before the dump runs", async () => {

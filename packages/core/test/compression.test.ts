@@ -109,8 +109,10 @@ describe("backup compression", () => {
   it.each([
     ["gzip", undefined, "stream", "sql.gz", 6],
     ["gzip", 1, "file", "sql.gz", 1],
-    ["zstd", undefined, "stream", "sql.zst", 3],
+    ["zstd", undefined, "stream", "sql.zst", 6],
     ["zstd", 19, "file", "sql.zst", 19],
+    [undefined, undefined, "file", "sql.zst", 6],
+    [undefined, 9, "stream", "sql.zst", 9],
     ["none", undefined, "stream", "sql", undefined],
     ["none", undefined, "file", "sql", undefined],
   ] as const)(
@@ -119,15 +121,17 @@ describe("backup compression", () => {
       const driver = fakeDriver();
       const made = await backup({ driver, storage, mode, compression, compressionLevel: level, now, temporaryDirectory });
       expect(made.key).toBe(`backup-20260601020304.${extension}`);
-      expect(made.manifest.compression).toEqual(recorded === undefined ? { format: "none" } : { format: compression, level: recorded });
+      expect(made.manifest.compression).toEqual(
+        recorded === undefined ? { format: "none" } : { format: compression ?? "zstd", level: recorded },
+      );
       const stored = await readFile(join(storageDirectory, made.key));
       const manifest = parseManifest(await readFile(join(storageDirectory, manifestKey(made.key)), "utf8"), "manifest");
       expect(manifest.compression).toEqual(made.manifest.compression);
       // The standard programs read what hoard wrote.
       const plain =
-        compression === "gzip"
+        made.manifest.compression.format === "gzip"
           ? await programOutput("gzip", ["-d", "-c"], stored)
-          : compression === "zstd"
+          : made.manifest.compression.format === "zstd"
             ? await programOutput("zstd", ["-d", "-c", "-q"], stored)
             : stored;
       expect(plain.equals(dump)).toBe(true);

@@ -10,6 +10,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create as createTar } from "tar";
 import { beforeEach, describe, expect, it } from "vitest";
+import { decompressor } from "../src/codecs.ts";
 import type { Driver, DumpContext, RestoreContext, RestoreInput } from "../src/driver.ts";
 import { HoardError, isHoardError } from "../src/errors.ts";
 import type { HoardEvent, Logger } from "../src/logger.ts";
@@ -193,6 +194,15 @@ async function pidFrom(file: string): Promise<number> {
   return Number(await readFile(file, "utf8"));
 }
 
+/** Decompresses zstd data with hoard's own decoder (zlib's, frame by frame on Node.js 22). */
+async function unzstd(compressed: Buffer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(Readable.from([compressed]), decompressor("zst"), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
+}
+
 function sameBytes(actual: Buffer, expected: Buffer): boolean {
   return actual.length === expected.length && actual.equals(expected);
 }
@@ -211,17 +221,17 @@ const modes = ["stream", "file"] as const;
 // ---------------------------------------------------------------------------------------------
 
 describe("backup", () => {
-  it.each(modes)("%s mode stores <prefix>-<yyyyMMddHHmmss>.<ext>.gz whose content is the dump", async (mode) => {
+  it.each(modes)("%s mode stores <prefix>-<yyyyMMddHHmmss>.<ext>.zst whose content is the dump", async (mode) => {
     const total = 3 * 1024 * 1024 + 7;
     const logger = recorder();
     const result = await backup({ driver: fakeDriver({ total }), storage, mode, now, temporaryDirectory, logger });
-    expect(result.key).toBe("backup-20260314150926.sql.gz");
+    expect(result.key).toBe("backup-20260314150926.sql.zst");
     // The manifest is stored beside the backup, once the backup is complete.
-    expect(await filesUnder(storageDirectory)).toEqual(["backup-20260314150926.sql.gz", "backup-20260314150926.sql.gz.manifest.json"]);
+    expect(await filesUnder(storageDirectory)).toEqual(["backup-20260314150926.sql.zst", "backup-20260314150926.sql.zst.manifest.json"]);
     const stored = await contentOf(storage, result.key);
     expect(result.size).toBe(stored.length);
     expect(result.manifest.object).toEqual({ size: stored.length, sha256: createHash("sha256").update(stored).digest("hex") });
-    expect(sameBytes(gunzipSync(stored), expectedDump(total))).toBe(true);
+    expect(sameBytes(await unzstd(stored), expectedDump(total))).toBe(true);
     expect(await readdir(temporaryDirectory)).toEqual([]);
 
     const types = logger.events.map((event) => event.type);
@@ -242,7 +252,7 @@ describe("backup", () => {
     const before = Math.floor(Date.now() / 1000) * 1000;
     const result = await backup({ driver: fakeDriver({ total: 10 }), storage, temporaryDirectory });
     const after = Date.now();
-    const stamp = /^backup-(\d{14})\.sql\.gz$/.exec(result.key)?.[1];
+    const stamp = /^backup-(\d{14})\.sql\.zst$/.exec(result.key)?.[1];
     const time = stamp === undefined ? undefined : parseTimestamp(stamp)?.getTime();
     expect(time, result.key).toBeDefined();
     expect(time).toBeGreaterThanOrEqual(before);
@@ -251,18 +261,18 @@ describe("backup", () => {
 
   it("puts a prefix with a slash in a sub-folder, and stores an empty dump", async () => {
     const result = await backup({ driver: fakeDriver({ total: 0 }), storage, prefix: "nightly/app", now, temporaryDirectory });
-    expect(result.key).toBe("nightly/app-20260314150926.sql.gz");
+    expect(result.key).toBe("nightly/app-20260314150926.sql.zst");
     expect(await filesUnder(storageDirectory)).toEqual([
-      join("nightly", "app-20260314150926.sql.gz"),
-      join("nightly", "app-20260314150926.sql.gz.manifest.json"),
+      join("nightly", "app-20260314150926.sql.zst"),
+      join("nightly", "app-20260314150926.sql.zst.manifest.json"),
     ]);
-    expect(gunzipSync(await contentOf(storage, result.key)).length).toBe(0);
+    expect((await unzstd(await contentOf(storage, result.key))).length).toBe(0);
   });
 
-  it.each(modes)("%s mode archives a directory dump as .tar.gz", async (mode) => {
+  it.each(modes)("%s mode archives a directory dump as .tar.zst", async (mode) => {
     const files = { "toc.dat": "table of contents", "3001.dat": "rows", "nested/inner.bson": "{}" };
     const result = await backup({ driver: fakeDriver({ directory: files }), storage, mode, now, temporaryDirectory });
-    expect(result.key).toBe("backup-20260314150926.sql.tar.gz");
+    expect(result.key).toBe("backup-20260314150926.sql.tar.zst");
     expect(await readdir(temporaryDirectory)).toEqual([]);
     const driver = fakeDriver({ total: 0 });
     await restore({ driver, storage, key: result.key, temporaryDirectory });
@@ -316,13 +326,13 @@ describe("backup", () => {
   });
 
   it.each(modes)("%s mode: an existing key gives ALREADY_EXISTS, leaves the old object alone and stops the dump", async (mode) => {
-    await put(storage, "backup-20260314150926.sql.gz", "the old backup");
+    await put(storage, "backup-20260314150926.sql.zst", "the old backup");
     const pidFile = join(storageDirectory, "..", `${relative(tmpdir(), storageDirectory)}-exists.pid`);
     freshDirectory.removeAfterwards(pidFile);
     const error = await caught(backup({ driver: fakeDriver({ total: 1e12, slowMs: 5, pidFile }), storage, mode, now, temporaryDirectory }));
     expect(isHoardError(error, "ALREADY_EXISTS"), String(error)).toBe(true);
-    expect((await contentOf(storage, "backup-20260314150926.sql.gz")).toString()).toBe("the old backup");
-    expect(await filesUnder(storageDirectory)).toEqual(["backup-20260314150926.sql.gz"]);
+    expect((await contentOf(storage, "backup-20260314150926.sql.zst")).toString()).toBe("the old backup");
+    expect(await filesUnder(storageDirectory)).toEqual(["backup-20260314150926.sql.zst"]);
     expect(await readdir(temporaryDirectory)).toEqual([]);
     // The dump was started (its extension decides the name) and must have been stopped: it either
     // died before writing its pid, or the pid it wrote is gone. A live dump writes its pid within ms.

@@ -103,7 +103,7 @@ describe("manifest", () => {
       expect(manifest).toMatchObject({
         format: "hoard-manifest",
         formatVersion: 1,
-        key: "backup-20260501020304.sql.gz",
+        key: "backup-20260501020304.sql.zst",
         database: {
           kind: "fake",
           url: "fake://user@host/db",
@@ -111,7 +111,7 @@ describe("manifest", () => {
           tool: { name: "fake-dump", version: "3.4" },
         },
         object: { size: stored.length, sha256: createHash("sha256").update(stored).digest("hex") },
-        compression: { format: "gzip", level: 4 },
+        compression: { format: "zstd", level: 4 },
         contents: { items: [{ name: "rows", kind: "table", count: 20_000 }], exactCounts: false },
       });
       expect(manifest.hoardVersion).toMatch(/^\d+\.\d+\.\d+/);

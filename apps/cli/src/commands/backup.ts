@@ -4,6 +4,7 @@ import {
   backup,
   type CompressionFormat,
   compressionLevels,
+  defaultCompression,
   driverPackages,
   HoardError,
   joinKey,
@@ -56,10 +57,10 @@ function parseCompression(value: unknown): CompressionFormat {
   return text as CompressionFormat;
 }
 
-/** The level, checked against the compression's range (gzip 0-9, zstd 1-19, none takes none); a level alone means gzip. */
+/** The level, checked against the compression's range (gzip 0-9, zstd 1-19, none takes none); a level alone is the default compression's (zstd). */
 function checkCompressionLevel(named: CompressionFormat | undefined, level: number | undefined): void {
   if (level === undefined) return;
-  const compression = named ?? "gzip";
+  const compression = named ?? defaultCompression;
   if (compression === "none") throw new UsageError("--compression-level needs a compression: --compression none stores the dump as it is");
   const { min, max } = compressionLevels[compression];
   if (level < min || level > max) {
@@ -126,12 +127,12 @@ export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
           type: "string",
           coerce: parseCompression,
           describe:
-            "gzip (.gz, the default), zstd (.zst: Node.js's own zstd where it has one, else the zstd program) or none (the dump as it is); unset, a dump its tool compressed already (--pg-jobs) is stored as it is",
+            "zstd (.zst, the default: Node.js's own zstd where it has one, else the zstd program), gzip (.gz) or none (the dump as it is); unset, a dump its tool compressed already (--pg-jobs) is stored as it is",
         })
         .option("compression-level", {
           type: "string",
           coerce: parseCompressionLevel,
-          describe: "gzip 0 (stored) to 9 (smallest), default 6; zstd 1 to 19, default 3",
+          describe: "zstd 1 to 19, default 6; gzip 0 (stored) to 9 (smallest), default 6; alone, the level of zstd",
         })
         .option("compression-threads", {
           type: "string",

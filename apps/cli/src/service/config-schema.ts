@@ -1,4 +1,4 @@
-import { compressionLevels, parseDuration, validateCron, validatePrefix } from "@hoard/core";
+import { compressionLevels, defaultCompression, parseDuration, validateCron, validatePrefix } from "@hoard/core";
 import { commonSettings, parseSetting, type SettingDeclaration } from "@hoard/core/plugin";
 import * as z from "zod";
 import { pluginsOf } from "../plugins.js";
@@ -181,13 +181,13 @@ export function jobSchema() {
       .enum(["gzip", "zstd", "none"])
       .optional()
       .describe(
-        "gzip (.gz, the default), zstd (.zst) or none (the dump as it is); unset, a dump its tool compressed already is stored as it is",
+        "zstd (.zst, the default), gzip (.gz) or none (the dump as it is); unset, a dump its tool compressed already is stored as it is",
       ),
     compressionLevel: z
       .int()
       .min(0)
       .optional()
-      .describe("gzip 0 (stored) to 9 (smallest), default 6; zstd 1 to 19, default 3; not with none"),
+      .describe("zstd 1 to 19, default 6; gzip 0 (stored) to 9 (smallest), default 6; not with none"),
     compressionThreads: z
       .int()
       .min(1)
@@ -248,7 +248,7 @@ function checkCompressionLevels(config: { defaults?: CompressionFields; jobs?: u
   const defaults: CompressionFields = typeof config.defaults === "object" && config.defaults !== null ? config.defaults : {};
   for (const [name, value] of Object.entries(config.jobs as Record<string, unknown>)) {
     const job: CompressionFields = typeof value === "object" && value !== null ? value : {};
-    const compression = job.compression ?? defaults.compression ?? "gzip";
+    const compression = job.compression ?? defaults.compression ?? defaultCompression;
     const level = job.compressionLevel ?? defaults.compressionLevel;
     if (typeof level !== "number" || !Number.isInteger(level) || level < 0) continue;
     if (compression !== "gzip" && compression !== "zstd" && compression !== "none") continue;

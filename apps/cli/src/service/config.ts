@@ -36,7 +36,7 @@ export interface JobConfig {
   schedule: string;
   /** IANA time zone of the schedule; UTC when unset. */
   timezone?: string;
-  /** Unset: gzip, or none for a dump its tool compressed already (core decides, see BackupOptions). */
+  /** Unset: zstd, or none for a dump its tool compressed already (core decides, see BackupOptions). */
   compression?: CompressionFormat;
   /** Unset: the compression's default level. */
   compressionLevel?: number;

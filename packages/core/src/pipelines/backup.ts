@@ -13,6 +13,7 @@ import {
   type CompressionFormat,
   checksumMeter,
   compressionLevels,
+  defaultCompression,
   hoardVersion,
   type Manifest,
   type ManifestCompression,
@@ -27,9 +28,6 @@ import { type VerifyResult, verify } from "./verify.js";
 import { withWorkDirectory } from "./work-directory.js";
 
 export type BackupMode = "stream" | "file";
-
-/** The compression of a backup that names none (docs/benchmarks.md says why it is gzip). */
-const defaultCompression: Exclude<CompressionFormat, "none"> = "gzip";
 
 export interface BackupOptions {
   driver: Driver;
