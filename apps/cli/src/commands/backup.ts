@@ -29,6 +29,7 @@ import { handleSignals, watchInterrupts } from "../interrupt.js";
 import { OutputError, writeResult } from "../output.js";
 import { createReporter, withReportingOptions } from "../service/reporting.js";
 import { type DatabaseUrlArguments, resolveDatabaseUrl, withDatabaseUrlFile } from "./database-url.js";
+import { commandSummaries } from "./summaries.js";
 
 interface BackupArguments extends GlobalArguments, StorageArguments, DatabaseUrlArguments {
   databaseUrl?: string;
@@ -87,8 +88,8 @@ async function reportStored(url: string): Promise<void> {
 }
 
 export const backupCommand: CommandModule<GlobalArguments, BackupArguments> = {
-  command: "backup [database-url] [storage-url]",
-  describe: "Back up a database to storage",
+  command: commandSummaries.backup.command,
+  describe: commandSummaries.backup.describe,
   builder: (yargs) =>
     withEnvironment(
       withReportingOptions(
