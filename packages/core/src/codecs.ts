@@ -254,8 +254,14 @@ function filterProgram(
   return duplex;
 }
 
-/** Turns a decompression error into CORRUPT_ARCHIVE naming the object. */
+/**
+ * Turns a decompression error into CORRUPT_ARCHIVE naming the object. A CORRUPT_ARCHIVE that does
+ * not name it yet (the zstd frame walk, a decompressing program's exit) gets the name too.
+ */
 export function archiveError(error: unknown, name: string): HoardError {
+  if (HoardError.isInstance(error) && error.code === "CORRUPT_ARCHIVE" && !error.message.includes(name)) {
+    return new HoardError("CORRUPT_ARCHIVE", `${name} is damaged or truncated (${error.message})`, { cause: error });
+  }
   if (HoardError.isInstance(error) && error.code !== "INTERNAL") return error;
   const message = error instanceof Error ? error.message : String(error);
   return new HoardError("CORRUPT_ARCHIVE", `${name} is damaged or truncated (${message})`, { cause: error });

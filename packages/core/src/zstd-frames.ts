@@ -10,7 +10,7 @@ import { HoardError } from "./errors.js";
  *   22 and 24 ignore bytes after the last frame.
  * - `zstdPerFrameDecoder()`: hands each frame to a decoder of its own. Node.js 22's zlib decoder
  *   stops after the first frame of a stream without an error, and hoard's parallel compressor
- *   writes one frame per 4 MiB block; fed one frame at a time, that decoder reads them all.
+ *   writes one frame per block (1 MiB); fed one frame at a time, that decoder reads them all.
  *
  * With either in front of it, zlib's decoder is safe (its content checksums find damage inside a
  * frame; the walk finds a cut or trailing bytes).

@@ -385,4 +385,16 @@ describe("archiveError", () => {
     expect(wrapped.code).toBe("CORRUPT_ARCHIVE");
     expect(wrapped.cause).toBe(internal);
   });
+
+  it("names the object in a CORRUPT_ARCHIVE that does not name it (a cut .zst), and leaves one that does as it is", async () => {
+    const cut = await decompress("zst", Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x24])).then(
+      () => new Error("a cut zstd frame was accepted"),
+      (error: unknown) => error,
+    );
+    const named = archiveError(cut, "backup-20260101000000.sql.zst");
+    expect(named.code).toBe("CORRUPT_ARCHIVE");
+    expect(named.message).toMatch(/^backup-20260101000000\.sql\.zst is damaged or truncated \(the zstd data ends inside a frame/);
+    const already = new HoardError("CORRUPT_ARCHIVE", "backup-1.sql.zst: bad");
+    expect(archiveError(already, "backup-1.sql.zst")).toBe(already);
+  });
 });
