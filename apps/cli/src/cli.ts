@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { installSignalHandlers, receivedSignal } from "./interrupt.js";
+import { keepYoungGenerationSmall } from "./memory.js";
 
 // First thing, before the modules that take a while to load: a signal never finds hoard without its handlers.
 installSignalHandlers();
+keepYoungGenerationSmall();
 
 const { main } = await import("./main.js");
 const { guardStandardStreams } = await import("./output.js");
