@@ -189,7 +189,7 @@ function hoardRestoreItem(source: "hoard" | "mongodump", insertsInFlight: number
     run: (setting) =>
       intoFreshDatabase(setting, true, async (database) => {
         const directory = join(setting.directory, "sources", source);
-        const key = (await readdir(directory)).find((name) => name.endsWith(".archive.gz"));
+        const key = (await readdir(directory)).find((name) => name.endsWith(".archive.gz") || name.endsWith(".archive.zst"));
         if (key === undefined) throw new Error(`no archive in ${directory}`);
         return libraryRun({
           action: "restore",
