@@ -1,13 +1,12 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, drill, type HoardEvent, type Logger, readManifest, restore, verify } from "@hoard/core";
 import { describeDriverRoundTrip } from "@hoard/core/testing";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createDriverFromUrl, createPostgresDriver } from "../src/index.ts";
 import { seedFixture, snapshotFixture } from "./fixture.ts";
-import { createDatabase, failureOf, pgTool, psql } from "./postgres.ts";
+import { createDatabase, failureOf, pgTool, psql, unzstd } from "./postgres.ts";
 
 const server = inject("postgres");
 const schemaOf = (url: string) => pgTool("pg_dump", ["--schema-only", `--dbname=${url}`], url);
@@ -156,7 +155,7 @@ describe("parallel dumps and restores", () => {
     }
   });
 
-  it("--compress=0 for pg_dump leaves the files uncompressed, and core compresses the tar (.dump.tar.gz)", async () => {
+  it("--compress=0 for pg_dump leaves the files uncompressed, and core compresses the tar with the default zstd (.dump.tar.zst)", async () => {
     const source = await createDatabase(server.url);
     await psql(source, bulkSql);
     const expected = await bulkDigest(source);
@@ -164,10 +163,10 @@ describe("parallel dumps and restores", () => {
     const logger = recordingLogger();
     const driver = createPostgresDriver({ url: source, jobs: 2, dumpOptions: ["--compress=0"] });
     const result = await backup({ driver, storage, prefix: "z0", logger });
-    expect(result.key).toMatch(/^z0-\d{14}\.dump\.tar\.gz$/);
-    expect(result.manifest.compression).toEqual({ format: "gzip", level: 6 });
+    expect(result.key).toMatch(/^z0-\d{14}\.dump\.tar\.zst$/);
+    expect(result.manifest.compression).toEqual({ format: "zstd", level: 6 });
     expect(logger.messages.join("\n")).toMatch(/pg_dump wrote \d+ bytes into \S+ \(uncompressed\)/);
-    expect(tarMembers(gunzipSync(await readFile(join(directory, result.key)))).some((name) => /^\.\/\d+\.dat$/.test(name))).toBe(true);
+    expect(tarMembers(await unzstd(await readFile(join(directory, result.key)))).some((name) => /^\.\/\d+\.dat$/.test(name))).toBe(true);
     const target = await createDatabase(server.url);
     await restore({ driver: createPostgresDriver({ url: target, jobs: 2 }), storage, key: result.key });
     expect(await bulkDigest(target)).toEqual(expected);

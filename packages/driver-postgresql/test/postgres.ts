@@ -1,6 +1,9 @@
 import { execFile } from "node:child_process";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { HoardError } from "@hoard/core";
+import { decompressor } from "@hoard/core/plugin";
 import { rejectionOfKind, testPostgres } from "@hoard/test-harness/vitest";
 
 const run = promisify(execFile);
@@ -14,6 +17,15 @@ function withoutPassword(url: string): string {
   const parsed = new URL(url);
   parsed.password = "";
   return parsed.toString();
+}
+
+/** The content of a zstd-compressed backup (the default compression), read with hoard's own decompressor. */
+export async function unzstd(compressed: Buffer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(Readable.from([compressed]), decompressor("zst"), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
 }
 
 /** Runs SQL with psql (stopping at the first error) and returns its unaligned output. */

@@ -29,7 +29,7 @@ it("runs the README's programmatic example against a real server", async () => {
         cwd: packageDirectory,
         env: { ...process.env, BACKUP_DIRECTORY: directory, SOURCE_URL: source, TARGET_URL: target },
       });
-      expect(stdout).toMatch(/^stored shop-\d{14}\.dump\.gz\nshop-\d{14}\.dump\.gz \d+ \d{4}-/);
+      expect(stdout).toMatch(/^stored shop-\d{14}\.dump\.zst\nshop-\d{14}\.dump\.zst \d+ \d{4}-/);
     } finally {
       await rm(script, { force: true });
     }

@@ -3,12 +3,11 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, type HoardError, restore, type Storage } from "@hoard/core";
 import { silentServerOfSuite } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createPostgresDriver, parsePostgresUrl } from "../src/index.ts";
-import { createDatabase, databaseUrl, dropDatabase, failureOf, psql } from "./postgres.ts";
+import { createDatabase, databaseUrl, dropDatabase, failureOf, psql, unzstd } from "./postgres.ts";
 
 const server = inject("postgres");
 const created: string[] = [];
@@ -243,7 +242,8 @@ describe("a dump that is not what it claims to be", () => {
     const source = await newDatabase();
     await psql(source, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)");
     const { key } = await backup({ driver: createPostgresDriver({ url: source }), storage, prefix: "genuine" });
-    const raw = gunzipSync(await readFile(join(directory, key)));
+    expect(key).toMatch(/^genuine-\d{14}\.dump\.zst$/);
+    const raw = await unzstd(await readFile(join(directory, key)));
     expect(raw.subarray(0, 5).toString("latin1")).toBe("PGDMP");
     const target = await newDatabase();
     await restore({ driver: createPostgresDriver({ url: target }), storage, key });
@@ -256,7 +256,7 @@ describe("an aborted restore", () => {
     const source = await newDatabase();
     await psql(source, "CREATE TABLE big AS SELECT n, md5(n::text) || repeat('z', 300) AS body FROM generate_series(1, 200000) n");
     const { key } = await backup({ driver: createPostgresDriver({ url: source }), storage, prefix: "to-abort", compressionLevel: 1 });
-    const raw = gunzipSync(await readFile(join(directory, key)));
+    const raw = await unzstd(await readFile(join(directory, key)));
     const target = await newDatabase();
     // Feed the first part only and abort while pg_restore is inside its transaction, copying rows.
     const input = new PassThrough();
