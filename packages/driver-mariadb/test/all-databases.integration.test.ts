@@ -1,12 +1,11 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, restore } from "@hoard/core";
 import { type MariadbServer, startMariadb } from "@hoard/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMariadbDriver } from "../src/index.ts";
-import { accountUrl, createDatabase, databaseUrl, runSql } from "./mariadb.ts";
+import { accountUrl, createDatabase, databaseUrl, runSql, unzstd } from "./mariadb.ts";
 
 // Restoring an all-databases dump rewrites every database on the server, the `mysql` system
 // database included, so this runs on a throwaway server of its own, never the shared one.
@@ -49,7 +48,7 @@ describe("all databases", () => {
     });
 
     const { key } = await backup({ driver: createMariadbDriver({ url: server.url }), storage });
-    const sql = gunzipSync(await readFile(join(directory, key))).toString("utf8");
+    const sql = (await unzstd(await readFile(join(directory, key)))).toString("utf8");
     for (const name of ["first_db", "second db ✓", "mysql"]) {
       expect(sql).toContain(`CREATE DATABASE /*!32312 IF NOT EXISTS*/ \`${name}\``);
     }

@@ -186,8 +186,12 @@ describe("backup failures leave nothing in storage", () => {
 });
 
 describe("restore failures", () => {
-  it("a truncated .sql.gz: CORRUPT_ARCHIVE, and the target may be partially restored", async () => {
-    const { key } = await backup({ driver: createMariadbDriver({ url: sourceUrl }), storage });
+  it.each([
+    { label: ".sql.zst, the default", compression: undefined, name: /^backup-\d{14}\.sql\.zst$/ },
+    { label: ".sql.gz", compression: "gzip" as const, name: /^backup-\d{14}\.sql\.gz$/ },
+  ])("a truncated $label: CORRUPT_ARCHIVE, and the target may be partially restored", async ({ compression, name }) => {
+    const { key } = await backup({ driver: createMariadbDriver({ url: sourceUrl }), storage, compression });
+    expect(key).toMatch(name);
     const path = join(directory, key);
     const size = (await readFile(path)).length;
     await truncate(path, Math.floor(size * 0.6));

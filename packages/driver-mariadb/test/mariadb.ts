@@ -3,8 +3,20 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { createLocalStorage, HoardError, type Storage } from "@hoard/core";
+import { decompressor } from "@hoard/core/plugin";
 import { rejectionOfKind, scratchName, throwOfKind } from "@hoard/test-harness/vitest";
+
+/** The content of a zstd-compressed backup (the default compression), read with hoard's own decompressor. */
+export async function unzstd(compressed: Buffer): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(Readable.from([compressed]), decompressor("zst"), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
+}
 
 /** Runs the mariadb client with SQL on stdin, the URL's password in MYSQL_PWD (tests only), and returns its output. */
 export async function runSql(url: string, sql: string, options: { columnNames?: boolean; database?: string | null } = {}): Promise<string> {

@@ -35,7 +35,7 @@ it("runs the README's programmatic example against a real server", async () => {
       cwd: packageDirectory,
       env: { ...process.env, BACKUP_DIRECTORY: directory, SOURCE_URL: source, TARGET_URL: target },
     });
-    expect(stdout).toMatch(/^stored shop-\d{14}\.sql\.gz\nrestored\n$/);
+    expect(stdout).toMatch(/^stored shop-\d{14}\.sql\.zst\nrestored\n$/);
     expect(await runSql(target, "SELECT GROUP_CONCAT(name ORDER BY id) FROM product")).toBe("lamp,desk\n");
   } finally {
     await rm(script, { force: true });

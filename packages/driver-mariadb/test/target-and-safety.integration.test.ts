@@ -2,7 +2,6 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { gunzipSync } from "node:zlib";
 import { backup, createLocalStorage, restore, type Storage } from "@hoard/core";
 import { silentServerOfSuite } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -21,6 +20,7 @@ import {
   randomName,
   runSql,
   type TestAccount,
+  unzstd,
 } from "./mariadb.ts";
 
 const server = inject("mariadb");
@@ -241,7 +241,7 @@ describe("connect timeout", () => {
       const driver = createMariadbDriver({ url, dumpOptions: [...dumpOptions], connectTimeoutMs: 1000 });
       const { key: locked } = await backup({ driver, storage, prefix: "locked" });
       await holding;
-      const sql = gunzipSync(await readFile(join(directory, locked))).toString("utf8");
+      const sql = (await unzstd(await readFile(join(directory, locked)))).toString("utf8");
       expect(sql).toMatch(/INSERT INTO `t` VALUES\s*\(1\);/);
       await rm(join(directory, locked));
     }
@@ -267,7 +267,8 @@ describe("a dump that is not what it claims to be", () => {
   });
 
   it("a real dump passes whole, its first bytes as mariadb-dump 10.11 writes them", async () => {
-    const sql = gunzipSync(await readFile(join(directory, key))).toString("utf8");
+    expect(key).toMatch(/^source-\d{14}\.sql\.zst$/);
+    const sql = (await unzstd(await readFile(join(directory, key)))).toString("utf8");
     expect(sql.startsWith("/*M!999999\\- enable the sandbox mode */")).toBe(true);
     expect(sql).toMatch(/-- Dump completed on .*\n$/);
   });
@@ -287,7 +288,7 @@ describe("an aborted restore", () => {
       prefix: "big",
       compressionLevel: 1,
     });
-    const sql = gunzipSync(await readFile(join(directory, big)));
+    const sql = await unzstd(await readFile(join(directory, big)));
     const target = await newDatabase("aborted");
     // Feed the first half only, so the restore is midway for sure when it is aborted.
     const input = new PassThrough();
