@@ -30,7 +30,7 @@ describe("README example", () => {
     const { key } = await backup({ driver: createMongoDriver({ url: shop, ...withoutTools }), storage, prefix: "shop" });
     await restore({ driver: createMongoDriver({ url: shopCopy, ...withoutTools }), storage, key, replace: true });
 
-    expect(key).toMatch(/^shop-\d{14}\.archive\.gz$/);
+    expect(key).toMatch(/^shop-\d{14}\.archive\.zst$/);
     expect(await snapshotFixture(shopCopy)).toEqual(await snapshotFixture(shop));
   });
 });

@@ -25,7 +25,7 @@ it("runs the README's programmatic example on real files", async () => {
       cwd: packageDirectory,
       env: { ...process.env, BACKUP_DIRECTORY: directory, SOURCE_URL: urlOf(source), TARGET_URL: urlOf(target) },
     });
-    expect(stdout).toMatch(/^stored shop-\d{14}\.sql\.gz\nrestored\n$/);
+    expect(stdout).toMatch(/^stored shop-\d{14}\.sql\.zst\nrestored\n$/);
     expect(await sqlite(target, "SELECT group_concat(name, ',') FROM (SELECT name FROM product ORDER BY id)")).toBe("lamp,desk\n");
   } finally {
     await rm(script, { force: true });
