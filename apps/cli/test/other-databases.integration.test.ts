@@ -60,7 +60,7 @@ describe("MariaDB from the command line", () => {
     const backedUp = await runCli(["backup", urlOf(source), storage, "--prefix", "maria"]);
     expect(backedUp.stderr).not.toContain("hoard:");
     expect(backedUp.code).toBe(0);
-    expect(backedUp.stdout.trim()).toMatch(/maria-\d{14}\.sql\.gz$/);
+    expect(backedUp.stdout.trim()).toMatch(/maria-\d{14}\.sql\.zst$/);
     const restored = await runCli(["restore", storage, "--latest", "--prefix", "maria", urlOf(target).replace(/^mariadb:/, "mysql:")]);
     expect(restored.stderr).not.toContain("hoard:");
     expect(restored.code).toBe(0);
@@ -92,7 +92,7 @@ describe("MongoDB (FerretDB) from the command line", () => {
     const backedUp = await runCli(["backup", urlOf(database), storage, "--prefix", "mongo"]);
     expect(backedUp.stderr).not.toContain("hoard:");
     expect(backedUp.code).toBe(0);
-    expect(backedUp.stdout.trim()).toMatch(/mongo-\d{14}\.archive\.gz$/);
+    expect(backedUp.stdout.trim()).toMatch(/mongo-\d{14}\.archive\.zst$/);
     const target = `${database}_copy`;
     const restored = await runCli(["restore", storage, "--latest", "--prefix", "mongo", urlOf(target)]);
     expect(restored.stderr).not.toContain("hoard:");

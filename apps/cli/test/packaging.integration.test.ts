@@ -272,7 +272,7 @@ describe("@hoard/cli installed with npm from the tarballs", () => {
     const backedUp = await runProgram(hoard, ["backup", source, storage, "--prefix", "shop"], { cwd: project });
     expect(backedUp.code, describeResult(backedUp)).toBe(0);
     const backupUrl = backedUp.stdout.trim();
-    expect(backupUrl).toMatch(/\/shop-\d{14}\.dump\.gz$/);
+    expect(backupUrl).toMatch(/\/shop-\d{14}\.dump\.zst$/);
 
     const listed = await runProgram(hoard, ["list", storage, "--prefix", "shop", "--json"], { cwd: project });
     expect(listed.code, describeResult(listed)).toBe(0);
@@ -331,7 +331,7 @@ describe("@hoard/cli installed with npm from the tarballs", () => {
     expect(code, `stdout: ${stdout}\nstderr: ${stderr}`).toBe(0);
     const stored = stdout.trim().split("\n");
     expect(stored.length).toBeGreaterThanOrEqual(1);
-    for (const url of stored) expect(url).toMatch(/\/cron-\d{14}\.dump\.gz$/);
+    for (const url of stored) expect(url).toMatch(/\/cron-\d{14}\.dump\.zst$/);
     // Every backup it printed is listed whole, and no partial upload is left in the directory.
     const listed = await runProgram(hoard, ["list", storage, "--prefix", "cron", "--json"], { cwd: project });
     expect(listed.code, describeResult(listed)).toBe(0);
@@ -410,7 +410,7 @@ describe("@hoard/core and @hoard/driver-postgresql as a library, installed with 
       env: { BACKUP_DIRECTORY: backups, SOURCE_URL: source, TARGET_URL: target },
     });
     expect(ran.code, describeResult(ran)).toBe(0);
-    expect(ran.stdout).toMatch(/^stored shop-\d{14}\.dump\.gz\nshop-\d{14}\.dump\.gz \d+ \d{4}-/);
+    expect(ran.stdout).toMatch(/^stored shop-\d{14}\.dump\.zst\nshop-\d{14}\.dump\.zst \d+ \d{4}-/);
     expect(await psql(target, "SELECT string_agg(name, ',' ORDER BY id) FROM product")).toBe("lamp,desk");
   });
 });

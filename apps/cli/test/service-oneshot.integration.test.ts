@@ -49,7 +49,7 @@ describe("hoard backup with --healthcheck-url, --webhook-url and --metrics-file"
     expect(good.stderr).not.toContain("hoard:");
     expect(good.code).toBe(0);
     const stored = good.stdout.trim();
-    expect(stored).toMatch(/shop-\d{14}\.dump\.gz$/);
+    expect(stored).toMatch(/shop-\d{14}\.dump\.zst$/);
     const afterSuccess = await readFile(metricsFile, "utf8");
     const successTime = metricValue(afterSuccess, "hoard_backup_last_success_timestamp_seconds", "shop") as number;
     expect(successTime).toBeGreaterThan(Date.now() / 1000 - 120);
@@ -99,7 +99,7 @@ describe("hoard backup with --healthcheck-url, --webhook-url and --metrics-file"
       "1s",
     ]);
     expect(result.code).toBe(0);
-    expect(result.stdout.trim()).toMatch(/backup-\d{14}\.dump\.gz$/);
+    expect(result.stdout.trim()).toMatch(/backup-\d{14}\.dump\.zst$/);
     expect(result.stderr).toContain(
       `warning: could not deliver the healthcheck start ping to ${new URL(silent.url).origin}: no answer within 1 s`,
     );
@@ -165,7 +165,7 @@ describe("hoard backup with --healthcheck-url, --webhook-url and --metrics-file"
       .split("\n")
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => line.event)).toEqual(["backup-started", "backup-finished"]);
-    expect(lines[1]).toMatchObject({ level: "info", event: "backup-finished", key: expect.stringMatching(/^backup-\d{14}\.dump\.gz$/) });
+    expect(lines[1]).toMatchObject({ level: "info", event: "backup-finished", key: expect.stringMatching(/^backup-\d{14}\.dump\.zst$/) });
     expect(typeof lines[1]?.size).toBe("number");
     expect(Number.isNaN(Date.parse(lines[0]?.time as string))).toBe(false);
   });

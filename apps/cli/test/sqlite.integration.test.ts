@@ -36,7 +36,7 @@ describe("sqlite:// from the command line", () => {
     const stored = await runCli(["backup", `sqlite://${source}`, storage]);
     expect(stored.code, stored.stderr).toBe(0);
     const url = stored.stdout.trim();
-    expect(url).toMatch(/backup-\d{14}\.sql\.gz$/);
+    expect(url).toMatch(/backup-\d{14}\.sql\.zst$/);
     const name = url.slice(url.lastIndexOf("/") + 1);
     expect((await readdir(storage)).sort()).toEqual([name, `${name}.manifest.json`]);
 
