@@ -1,6 +1,7 @@
-// Compression choices from the command line against the real servers: zstd and uncompressed
-// backups of PostgreSQL and MariaDB are named for their compression, readable by the standard
-// zstd program, listed, verified and restored exactly; bad --compression flags fail with one line;
+// Compression choices from the command line against the real servers: zstd (the default), gzip and
+// uncompressed backups of PostgreSQL and MariaDB are named for their compression, readable by the
+// standard zstd and gzip programs, listed, verified and restored exactly; a level alone is zstd's;
+// bad --compression flags fail with one line;
 // and a .sql.bz2 made by the bzip2 program restores into PostgreSQL, while a truncated or damaged
 // one fails as a damaged archive and leaves the target database as it was.
 import { execFile, spawnSync } from "node:child_process";
@@ -55,6 +56,9 @@ describe("compression in hoard.yaml", () => {
   it.each([
     ["", "    compression: zstd\n    compressionLevel: 19\n"],
     ["  compression: zstd\n", "    compressionLevel: 12\n"],
+    // A level alone is the default compression's, zstd's: 12 and 19 are above gzip's 9.
+    ["", "    compressionLevel: 12\n"],
+    ["  compressionLevel: 19\n", ""],
     ["  compressionLevel: 1\n", "    compression: zstd\n"],
     ["", "    compression: none\n"],
     ["  compressionThreads: 1\n", "    compression: zstd\n    compressionThreads: 2\n"],
@@ -65,7 +69,10 @@ describe("compression in hoard.yaml", () => {
   });
 
   it.each([
-    ["", "    compressionLevel: 12\n", "jobs.shop.compressionLevel: use 9 or less"],
+    ["", "    compression: gzip\n    compressionLevel: 12\n", "jobs.shop.compressionLevel: use 9 or less"],
+    ["", "    compressionLevel: 20\n", "jobs.shop.compressionLevel: use 19 or less for zstd"],
+    ["", "    compressionLevel: 0\n", "jobs.shop.compressionLevel: use 1 or more for zstd"],
+    ["  compressionLevel: 20\n", "", "defaults.compressionLevel: use 19 or less for zstd"],
     ["", "    compression: zstd\n    compressionLevel: 0\n", "jobs.shop.compressionLevel: use 1 or more for zstd"],
     ["", "    compression: zstd\n    compressionLevel: 22\n", "jobs.shop.compressionLevel: use 19 or less for zstd"],
     ["  compressionLevel: 12\n", "    compression: gzip\n", "defaults.compressionLevel: use 9 or less"],
@@ -94,13 +101,17 @@ describe("PostgreSQL backups with --compression", () => {
   });
 
   it.each([
-    [["--compression", "zstd"], "dump.zst", { format: "zstd", level: 3 }],
+    [["--compression", "zstd"], "dump.zst", { format: "zstd", level: 6 }],
     [["--compression", "zstd", "--compression-level", "19", "--mode", "file"], "dump.zst", { format: "zstd", level: 19 }],
     [["--compression", "none"], "dump", { format: "none" }],
     [["--compression", "gzip", "--compression-level", "1"], "dump.gz", { format: "gzip", level: 1 }],
-    [[], "dump.gz", { format: "gzip", level: 6 }],
-    [["--compression-threads", "1"], "dump.gz", { format: "gzip", level: 6 }],
-    [["--compression", "zstd", "--compression-threads", "2", "--mode", "file"], "dump.zst", { format: "zstd", level: 3 }],
+    [["--compression", "gzip"], "dump.gz", { format: "gzip", level: 6 }],
+    [["--compression", "gzip", "--compression-threads", "1"], "dump.gz", { format: "gzip", level: 6 }],
+    // No compression named: zstd at level 6, and a level alone is zstd's.
+    [[], "dump.zst", { format: "zstd", level: 6 }],
+    [["--compression-threads", "1"], "dump.zst", { format: "zstd", level: 6 }],
+    [["--compression-level", "12"], "dump.zst", { format: "zstd", level: 12 }],
+    [["--compression", "zstd", "--compression-threads", "2", "--mode", "file"], "dump.zst", { format: "zstd", level: 6 }],
   ])("%j: named .%s, recorded in the manifest, listed, verified and restored exactly", async (flags, extension, compression) => {
     const storage = join(directory, `pg-${flags.join("").replaceAll("-", "") || "default"}`);
     const stored = await runCli(["backup", source, storage, "--prefix", "shop", "--quiet", ...flags]);
@@ -135,7 +146,9 @@ describe("PostgreSQL backups with --compression", () => {
   it.each([
     [["--compression", "brotli"], 2, /invalid --compression "brotli": use gzip, zstd or none/],
     [["--compression", "gzip", "--compression-level", "12"], 2, /--compression-level "12" for gzip: use a whole number from 0 to 9/],
-    [["--compression-level", "12"], 2, /--compression-level "12" for gzip: use a whole number from 0 to 9/],
+    // A level alone is zstd's: 20 is above its range, and 0 (gzip's "stored") is below it.
+    [["--compression-level", "20"], 2, /--compression-level "20" for zstd: use a whole number from 1 to 19/],
+    [["--compression-level", "0"], 2, /--compression-level "0" for zstd: use a whole number from 1 to 19/],
     [["--compression", "zstd", "--compression-level", "0"], 2, /--compression-level "0" for zstd: use a whole number from 1 to 19/],
     [["--compression", "none", "--compression-level", "3"], 2, /--compression none stores the dump as it is/],
     [["--compression-threads", "0"], 2, /--compression-threads/],

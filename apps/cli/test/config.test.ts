@@ -43,7 +43,7 @@ describe("hoard config check", () => {
   it("names the file, the job and the field of every problem, and exits 2", async () => {
     const result = await check(
       job(
-        `    mode: fast\n    timezone: Mars/Olympus\n    compressionLevel: 12\n    retention: { keepLast: -1, olderThan: soon }\n    settings: { s3PartSize: tiny, s3Endpoit: http://x }\n    notify: { healthcheck: "ftp://x/y", retries: 99 }\n    encryption: { recipients: [not-a-key] }\n    schedul: "0 4 * * *"\n  other:\n    schedule: "61 * * * *"\n`,
+        `    mode: fast\n    timezone: Mars/Olympus\n    compressionLevel: 20\n    retention: { keepLast: -1, olderThan: soon }\n    settings: { s3PartSize: tiny, s3Endpoit: http://x }\n    notify: { healthcheck: "ftp://x/y", retries: 99 }\n    encryption: { recipients: [not-a-key] }\n    schedul: "0 4 * * *"\n  other:\n    schedule: "61 * * * *"\n`,
       ),
     );
     expect(result.code).toBe(2);
@@ -52,7 +52,7 @@ describe("hoard config check", () => {
     expect(result.stderr.split("\n").filter(Boolean).sort()).toEqual(
       [
         `${where}other.schedule: invalid cron expression`,
-        `${where}shop.compressionLevel: use 9 or less`,
+        `${where}shop.compressionLevel: use 19 or less for zstd`,
         `${where}shop.encryption.recipients[0]: an age recipient starts with age1`,
         `${where}shop.mode: use one of stream, file`,
         `${where}shop.notify.healthcheck: use an http:// or https:// URL`,

@@ -122,9 +122,14 @@ describe("HOARD_* environment variables", () => {
 describe("numbers, sizes and durations are checked before any work", () => {
   const cases: Array<[string, string[], string]> = [
     [
-      "a compression level above 9",
-      ["--compression-level", "42"],
-      'invalid --compression-level "42" for gzip: use a whole number from 0 to 9',
+      "a compression level above 19 (a level alone is zstd's)",
+      ["--compression-level", "20"],
+      'invalid --compression-level "20" for zstd: use a whole number from 1 to 19',
+    ],
+    [
+      "a gzip compression level above 9",
+      ["--compression", "gzip", "--compression-level", "10"],
+      'invalid --compression-level "10" for gzip: use a whole number from 0 to 9',
     ],
     ["a compression level that is no number", ["--compression-level", "abc"], 'invalid --compression-level "abc"'],
     ["a negative compression level", ["--compression-level", "-1"], 'invalid --compression-level "-1"'],
@@ -202,7 +207,7 @@ describe("writing results to stdout", () => {
     const result = await withDevFull((fd) => collect(startCli(["backup", sourceUrl, storage, "--quiet"], {}, ["ignore", fd, "pipe"])));
     const stored = await storedFiles(storage);
     // The backup and its manifest: the backup is complete, only stdout failed.
-    expect(stored).toEqual([expect.stringMatching(/^backup-\d{14}\.dump\.gz$/), `${stored[0]}.manifest.json`]);
+    expect(stored).toEqual([expect.stringMatching(/^backup-\d{14}\.dump\.zst$/), `${stored[0]}.manifest.json`]);
     expect(result.code).toBe(1);
     expectOneLine(result, `hoard: stored ${storage}/${stored[0]}, but could not write it to stdout: no space left on device`);
   });
@@ -395,7 +400,7 @@ describe("the database URL outside the command line", () => {
     expect(looks).toBeGreaterThan(1);
     expect(leaked).toEqual([]);
     const stored = await storedFiles(storage);
-    expect(stored).toEqual([expect.stringMatching(/^env-\d{14}\.dump\.gz$/), `${stored[0]}.manifest.json`]);
+    expect(stored).toEqual([expect.stringMatching(/^env-\d{14}\.dump\.zst$/), `${stored[0]}.manifest.json`]);
   });
 
   it("backs up with --database-url-file and restores with it, the password in no command line", async () => {
