@@ -99,7 +99,7 @@ describe("PostgreSQL, encrypted with age", () => {
       ]);
       expect(backedUp.stderr).not.toContain("hoard:");
       expect(backedUp.code).toBe(0);
-      expect(backedUp.stdout.trim()).toMatch(/backup-\d{14}\.dump\.gz\.age$/);
+      expect(backedUp.stdout.trim()).toMatch(/backup-\d{14}\.dump\.zst\.age$/);
       const object = await storedObject(storage);
       expect((await readFile(object)).subarray(0, 22).toString()).toBe("age-encryption.org/v1\n");
 
@@ -119,36 +119,44 @@ describe("PostgreSQL, encrypted with age", () => {
     });
   }
 
-  it("the plain age, gunzip and pg_restore restore a hoard backup (the README's way without hoard)", async () => {
+  it("the plain age, zstd and pg_restore restore a hoard backup (the README's way without hoard)", async () => {
     const storage = join(workDirectory, "pg-plain");
     const recipients = join(workDirectory, "recipients.txt");
     await writeFile(recipients, `# the backup keys\n${mallory.recipient}\n\n  ${alice.recipient}  \n`);
     const backedUp = await runCli(["backup", sourceUrl, storage, "--recipients-file", recipients]);
     expect(backedUp.code).toBe(0);
+    const object = await storedObject(storage);
+    // The README's name and commands: age -d -i KEY backup-....dump.zst.age | zstd -dc | pg_restore --single-transaction --no-owner -d
+    expect(object).toMatch(/\/backup-\d{14}\.dump\.zst\.age$/);
     const target = await createDatabase(postgres.url);
     await pipeThrough([
-      ["age", ["-d", "-i", alice.file, await storedObject(storage)]],
-      ["gunzip", []],
-      ["pg_restore", ["--no-owner", "--single-transaction", `--dbname=${target}`]],
+      ["age", ["-d", "-i", alice.file, object]],
+      ["zstd", ["-dc"]],
+      ["pg_restore", ["--single-transaction", "--no-owner", "-d", target]],
     ]);
     expect(await snapshotSmall(target)).toBe(expected);
   });
 
-  it("restores a dump that age encrypted (pg_dump | gzip | age -r)", async () => {
-    const storage = join(workDirectory, "pg-from-age");
-    await mkdir(storage, { recursive: true });
-    const object = join(storage, "backup-20260101000000.dump.gz.age");
-    await pipeThrough([
-      ["pg_dump", ["--format=custom", `--dbname=${sourceUrl}`]],
-      ["gzip", []],
-      ["age", ["-e", "-r", bob.recipient, "-o", object]],
-    ]);
-    const target = await createDatabase(postgres.url);
-    const restored = await runCli(["restore", object, target, "--identity-file", bob.file]);
-    expect(restored.stderr).not.toContain("hoard:");
-    expect(restored.code).toBe(0);
-    expect(await snapshotSmall(target)).toBe(expected);
-  });
+  for (const [program, extension] of [
+    ["gzip", "gz"],
+    ["zstd", "zst"],
+  ] as const) {
+    it(`restores a dump that age encrypted (pg_dump | ${program} | age -r)`, async () => {
+      const storage = join(workDirectory, `pg-from-age-${program}`);
+      await mkdir(storage, { recursive: true });
+      const object = join(storage, `backup-20260101000000.dump.${extension}.age`);
+      await pipeThrough([
+        ["pg_dump", ["--format=custom", `--dbname=${sourceUrl}`]],
+        [program, ["-c"]],
+        ["age", ["-e", "-r", bob.recipient, "-o", object]],
+      ]);
+      const target = await createDatabase(postgres.url);
+      const restored = await runCli(["restore", object, target, "--identity-file", bob.file]);
+      expect(restored.stderr).not.toContain("hoard:");
+      expect(restored.code).toBe(0);
+      expect(await snapshotSmall(target)).toBe(expected);
+    });
+  }
 
   it("with a passphrase from HOARD_ENCRYPTION_PASSPHRASE and --passphrase-file, never printed", async () => {
     const passphrase = "tulip-anchor-mosaic-4711";
@@ -171,7 +179,7 @@ describe("PostgreSQL, encrypted with age", () => {
     await writeFile(wrongFile, "tulip-anchor-mosaic-4712\n");
     const untouched = await createDatabase(postgres.url);
     const wrong = await runCli(["restore", object, untouched, "--passphrase-file", wrongFile]);
-    expectOneLine(wrong, 1, /^hoard: the passphrase given does not decrypt backup-\d{14}\.dump\.gz\.age$/);
+    expectOneLine(wrong, 1, /^hoard: the passphrase given does not decrypt backup-\d{14}\.dump\.zst\.age$/);
     expect(await psql(untouched, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).toBe("0");
 
     const missing = await runCli(["restore", object, untouched]);
@@ -215,13 +223,13 @@ describe("PostgreSQL, encrypted with age", () => {
     expectOneLine(
       wrong,
       1,
-      /^hoard: none of the age identities given can decrypt backup-\d{14}\.dump\.gz\.age \(it is encrypted to other recipients\)$/,
+      /^hoard: none of the age identities given can decrypt backup-\d{14}\.dump\.zst\.age \(it is encrypted to other recipients\)$/,
     );
     const missing = await runCli(["restore", object, target]);
     expectOneLine(
       missing,
       2,
-      /^hoard: backup-\d{14}\.dump\.gz\.age is encrypted to age recipients: give the identity with --identity-file or HOARD_AGE_IDENTITY$/,
+      /^hoard: backup-\d{14}\.dump\.zst\.age is encrypted to age recipients: give the identity with --identity-file or HOARD_AGE_IDENTITY$/,
     );
     expect(await psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).toBe("0");
 
@@ -260,7 +268,7 @@ describe("PostgreSQL, encrypted with age", () => {
     for (const mode of ["stream", "file"]) {
       const target = await createDatabase(postgres.url);
       const flipped = await runCli(["restore", object, target, "--identity-file", alice.file, "--mode", mode]);
-      expectOneLine(flipped, 1, /^hoard: backup-\d{14}\.dump\.gz\.age is damaged or truncated/);
+      expectOneLine(flipped, 1, /^hoard: backup-\d{14}\.dump\.zst\.age is damaged or truncated/);
       expect(await psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).toBe("0");
     }
     content[middle] = (content[middle] as number) ^ 0x20;
@@ -268,7 +276,7 @@ describe("PostgreSQL, encrypted with age", () => {
     await truncate(object, content.length - 100);
     const target = await createDatabase(postgres.url);
     const cut = await runCli(["restore", object, target, "--identity-file", alice.file]);
-    expectOneLine(cut, 1, /^hoard: backup-\d{14}\.dump\.gz\.age is damaged or truncated/);
+    expectOneLine(cut, 1, /^hoard: backup-\d{14}\.dump\.zst\.age is damaged or truncated/);
     expect(await psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).toBe("0");
   });
 });
@@ -323,7 +331,7 @@ describe("MariaDB, encrypted with age", () => {
       const backedUp = await runCli(["backup", urlOf(source), storage, "--mode", mode, "--encrypt-to", alice.recipient]);
       expect(backedUp.stderr).not.toContain("hoard:");
       expect(backedUp.code).toBe(0);
-      expect(backedUp.stdout.trim()).toMatch(/backup-\d{14}\.sql\.gz\.age$/);
+      expect(backedUp.stdout.trim()).toMatch(/backup-\d{14}\.sql\.zst\.age$/);
       const copy = target(mode);
       const restored = await runCli(["restore", storage, "--latest", urlOf(copy), "--mode", mode, "--identity-file", alice.file]);
       expect(restored.stderr).not.toContain("hoard:");
@@ -340,7 +348,7 @@ describe("MariaDB, encrypted with age", () => {
     await truncate(object, size - 30);
     const copy = target("cut");
     const cut = await runCli(["restore", object, urlOf(copy), "--identity-file", alice.file]);
-    expectOneLine(cut, 1, /^hoard: backup-\d{14}\.sql\.gz\.age is damaged or truncated/);
+    expectOneLine(cut, 1, /^hoard: backup-\d{14}\.sql\.zst\.age is damaged or truncated/);
     expect(await mariadb(`SELECT count(*) FROM information_schema.tables WHERE table_schema = '${copy}'`)).toBe("0");
   });
 });
@@ -371,7 +379,7 @@ describe("MongoDB (FerretDB), encrypted with age", () => {
       const backedUp = await runCli(["backup", urlOf(database), storage, "--mode", mode, "--encrypt-to", bob.recipient]);
       expect(backedUp.stderr).not.toContain("hoard:");
       expect(backedUp.code).toBe(0);
-      expect(backedUp.stdout.trim()).toMatch(/backup-\d{14}\.archive\.gz\.age$/);
+      expect(backedUp.stdout.trim()).toMatch(/backup-\d{14}\.archive\.zst\.age$/);
       const copy = `${database}_${mode}`;
       const restored = await runCli(["restore", storage, "--latest", urlOf(copy), "--mode", mode], {
         HOARD_AGE_IDENTITY: bob.identity,

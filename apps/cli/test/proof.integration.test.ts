@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { gzipSync } from "node:zlib";
 import { runMongoCommand } from "@hoard/test-harness";
 import { scratchName } from "@hoard/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -97,7 +97,7 @@ describe("PostgreSQL", () => {
     expect(manifest.database.url).toBe(expectedUrl.toString());
     expect(JSON.stringify(manifest)).not.toContain("not-for-the-manifest");
     expect(manifest.object).toEqual({ size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") });
-    expect(manifest.compression).toEqual({ format: "gzip", level: 6 });
+    expect(manifest.compression).toEqual({ format: "zstd", level: 6 });
     expect(manifest.encryption).toBeUndefined();
     const names = manifest.contents?.items.map((item) => `${item.database}.${item.name}:${item.kind}`).sort();
     expect(names).toEqual(["archive.old:table", "public.cheap:view", "public.item:table", "public.item_id_seq:sequence"]);
@@ -200,7 +200,7 @@ describe("PostgreSQL", () => {
     const stored = await runCli(["backup", source, storage, "--verify", "--quiet"], env);
     expect(stored.code, stored.stderr).toBe(0);
     const object = pathOf(stored.stdout);
-    expect(object).toMatch(/\.dump\.gz\.age$/);
+    expect(object).toMatch(/\.dump\.zst\.age$/);
     expect((await manifestOf(object)).encryption).toEqual({ format: "age", passphrase: true });
     expect(await readFile(`${object}.manifest.json`, "utf8")).not.toContain("correct horse");
 
@@ -288,10 +288,17 @@ describe("MariaDB", () => {
     expect(good.stdout).toContain("complete SQL dump, 2 tables, 3 rows in 1 INSERT statements");
 
     const whole = (await readFile(backupUrl)).length;
-    const sql = gunzipSync(await readFile(backupUrl));
-    const cut = join(directory, "mariadb-cut", "backup-20260101000000.sql.gz");
+    // The default compression is zstd: the zstd program reads the backup and compresses the cut dump.
+    expect(backupUrl).toMatch(/\.sql\.zst$/);
+    const decompressed = spawnSync("zstd", ["-dc", backupUrl]);
+    expect(decompressed.status, decompressed.stderr.toString()).toBe(0);
+    const sql = decompressed.stdout;
+    expect(sql.toString("utf8")).toContain("Dump completed");
+    const cut = join(directory, "mariadb-cut", "backup-20260101000000.sql.zst");
     await mkdir(join(directory, "mariadb-cut"), { recursive: true });
-    await writeFile(cut, gzipSync(sql.subarray(0, sql.length - 100)));
+    const compressed = spawnSync("zstd", ["-q", "-c"], { input: sql.subarray(0, sql.length - 100) });
+    expect(compressed.status, compressed.stderr.toString()).toBe(0);
+    await writeFile(cut, compressed.stdout);
     expect(whole).toBeGreaterThan(0);
     expectOneLineFailure(await runCli(["verify", cut, "--structure-only", "--quiet"]), /Dump completed/);
   });
@@ -344,7 +351,7 @@ describe("MariaDB", () => {
     const encrypted = await runCli(["backup", urlOf(big), join(directory, "mariadb-encrypted"), "--encrypt-to", recipient, "--quiet"]);
     expect(encrypted.code, encrypted.stderr).toBe(0);
     const object = pathOf(encrypted.stdout);
-    expect(object).toMatch(/\.sql\.gz\.age$/);
+    expect(object).toMatch(/\.sql\.zst\.age$/);
     const manifest = await manifestOf(object);
     expect(manifest.encryption).toEqual({ format: "age", recipients: [recipient] });
     // Damage near the end: in stream mode, the chunks before it would reach the client first.
