@@ -68,7 +68,7 @@ describe("the command line", () => {
       const stored = await runCli(["backup", sourceUrl, storage, "--mode", mode, "--prefix", "shop"]);
       expect(stored.stderr).not.toContain("hoard:");
       expect(stored.code).toBe(0);
-      expect(stored.stdout.trim()).toMatch(new RegExp(`^${storage}/shop-\\d{14}\\.dump\\.gz$`));
+      expect(stored.stdout.trim()).toMatch(new RegExp(`^${storage}/shop-\\d{14}\\.dump\\.zst$`));
 
       const listed = await runCli(["list", storage, "--json"]);
       expect(listed.code).toBe(0);
@@ -90,7 +90,7 @@ describe("the command line", () => {
     const result = await runCli(["backup", sourceUrl, storage], { HOARD_PREFIX: "from-env", HOARD_MODE: "file" });
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("(file mode)");
-    expect((await readdir(storage))[0]).toMatch(/^from-env-\d{14}\.dump\.gz$/);
+    expect((await readdir(storage))[0]).toMatch(/^from-env-\d{14}\.dump\.zst$/);
   });
 
   it("fails a backup of a missing database loudly and stores nothing", async () => {
@@ -117,17 +117,26 @@ describe("the command line", () => {
 
   it("refuses a corrupt or truncated backup and leaves the target untouched", async () => {
     const storage = await freshDirectory("corrupt");
-    const stored = await runCli(["backup", sourceUrl, storage]);
-    expect(stored.code).toBe(0);
-    const backupPath = stored.stdout.trim();
     const { readFile } = await import("node:fs/promises");
-    const whole = await readFile(backupPath);
-    const truncated = join(storage, "backup-20200101000000.dump.gz");
-    await writeFile(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
-    const garbage = join(storage, "backup-20200101000001.dump.gz");
-    await writeFile(garbage, "this is not gzip at all");
+    const spoiled: string[] = [];
+    // The default compression (zstd) and gzip: each backup cut in half, and garbage under its name.
+    for (const [flags, extension, stamp] of [
+      [[], "dump.zst", "2020010100000"],
+      [["--compression", "gzip"], "dump.gz", "2020010200000"],
+    ] as const) {
+      const stored = await runCli(["backup", sourceUrl, storage, "--prefix", "whole", ...flags]);
+      expect(stored.code).toBe(0);
+      const backupPath = stored.stdout.trim();
+      expect(backupPath).toMatch(new RegExp(`/whole-\\d{14}\\.${extension.replace(".", "\\.")}$`));
+      const whole = await readFile(backupPath);
+      const truncated = join(storage, `backup-${stamp}0.${extension}`);
+      await writeFile(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+      const garbage = join(storage, `backup-${stamp}1.${extension}`);
+      await writeFile(garbage, `this is not ${extension} at all`);
+      spoiled.push(truncated, garbage);
+    }
 
-    for (const path of [truncated, garbage]) {
+    for (const path of spoiled) {
       const target = await createDatabase(postgres.url);
       const result = await runCli(["restore", path, target]);
       expect(result.code).toBe(1);
@@ -155,7 +164,7 @@ describe("the command line", () => {
     const names = stored.filter((name) => !name.endsWith(".manifest.json"));
     expect(stored).toEqual(names.flatMap((name) => [name, `${name}.manifest.json`]).sort());
     expect(names.length).toBeGreaterThanOrEqual(2);
-    for (const name of names) expect(name).toMatch(/^cron-\d{14}\.dump\.gz$/);
+    for (const name of names) expect(name).toMatch(/^cron-\d{14}\.dump\.zst$/);
     expect(new Set(names).size).toBe(names.length);
     expect(result.stdout.trim().split("\n").length).toBe(names.length);
     expect(await readdir(temporary)).toEqual([]);

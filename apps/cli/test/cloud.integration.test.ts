@@ -48,7 +48,7 @@ for (const store of stores) {
         // No runtime warning either (MaxListenersExceededWarning from an SDK, a deprecation).
         expect(first.stderr).not.toMatch(/Warning/);
         expect(first.code).toBe(0);
-        expect(first.stdout.trim()).toMatch(new RegExp(`^${storageUrl}/backup-\\d{14}\\.dump\\.gz$`));
+        expect(first.stdout.trim()).toMatch(new RegExp(`^${storageUrl}/backup-\\d{14}\\.dump\\.zst$`));
         // A second backup a second later, so there is something to prune.
         await new Promise((resolve) => setTimeout(resolve, 1100));
         const second = await runCli(["backup", sourceUrl, storageUrl, "--mode", mode, ...store.args], store.env);
