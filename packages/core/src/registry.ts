@@ -152,7 +152,10 @@ async function loadPlugin<T>(
         { cause: error },
       );
     }
-    throw error;
+    // Installed but broken (a file missing from its build, a syntax error): a bug to report, naming
+    // the package, never to be taken for a bad URL by whoever opens it.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new HoardError("INTERNAL", `${specifier} failed to load: ${reason}`, { cause: error });
   }
   if (typeof (loaded as Record<string, unknown>)[method] !== "function") {
     throw new HoardError("INTERNAL", `${specifier} does not export ${method}(): is it a hoard ${kind} package?`);

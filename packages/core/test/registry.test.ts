@@ -55,6 +55,25 @@ describe("the scheme registry", () => {
     expect(driver).toMatchObject({ url: "mysql://root@db/shop", extension: "--no-data" });
   });
 
+  it("reports a driver or storage package that is installed but fails to load as INTERNAL, naming it (not as a bad URL)", async () => {
+    // The CLI said "invalid database URL ...: it does not parse" for any error that was not a
+    // HoardError, so a driver whose build was half written read as a malformed URL.
+    const broken = async (specifier: string) => {
+      if (specifier.endsWith("driver-postgresql")) throw new SyntaxError("Unexpected end of input");
+      const error = new Error(
+        `Cannot find module '/app/node_modules/${specifier}/dist/client.js' imported from /app/node_modules/${specifier}/dist/index.js`,
+      );
+      (error as NodeJS.ErrnoException).code = "ERR_MODULE_NOT_FOUND";
+      throw error;
+    };
+    const driver = await openDriver("postgresql://app:secret@db/shop", {}, broken).catch((caught: unknown) => caught);
+    expect(isHoardError(driver, "INTERNAL")).toBe(true);
+    expect((driver as Error).message).toBe("@hoard/driver-postgresql failed to load: Unexpected end of input");
+    const storage = await openStorage("s3://bucket/prefix", {}, broken).catch((caught: unknown) => caught);
+    expect(isHoardError(storage, "INTERNAL")).toBe(true);
+    expect((storage as Error).message).toMatch(/^@hoard\/storage-s3 failed to load: Cannot find module '.*dist\/client\.js'/);
+  });
+
   it("opens local directories without any package, and lets custom drivers in", async () => {
     expect((await openStorage("/tmp/hoard-registry-test", {}, nothingInstalled)).scheme).toBe("file");
     registerDriver("custom", { createDriverFromUrl: (url) => ({ name: "custom", url, extension: "bin" }) as never });
