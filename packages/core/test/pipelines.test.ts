@@ -7,7 +7,7 @@ import { join, relative } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as delay } from "node:timers/promises";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { gzipSync } from "node:zlib";
 import { create as createTar } from "tar";
 import { beforeEach, describe, expect, it } from "vitest";
 import { decompressor } from "../src/codecs.ts";
