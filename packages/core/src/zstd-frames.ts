@@ -8,9 +8,10 @@ import { HoardError } from "./errors.js";
  * - `zstdFrameCheck()`: a pass-through that fails unless the data ends exactly where a frame ends.
  *   zlib's zstd decoder does not check that: Node.js 22 ends a truncated frame silently, and both
  *   22 and 24 ignore bytes after the last frame.
- * - `zstdPerFrameDecoder()`: hands each frame to a decoder of its own. Node.js 22's zlib decoder
- *   stops after the first frame of a stream without an error, and hoard's parallel compressor
- *   writes one frame per block (1 MiB); fed one frame at a time, that decoder reads them all.
+ * - `zstdPerFrameDecoder()`: hands the decoder one frame at a time. Node.js 22's zlib decoder
+ *   drops whatever follows a frame's end within the same write, without an error, and hoard's
+ *   parallel compressor writes one frame per block (1 MiB); fed frame by frame, and reset between
+ *   frames, that decoder reads them all.
  *
  * With either in front of it, zlib's decoder is safe (its content checksums find damage inside a
  * frame; the walk finds a cut or trailing bytes).
@@ -183,10 +184,10 @@ class ZstdFrameCheck extends Transform {
 }
 
 /**
- * A zstd decoder made of one `createDecoder()` stream per frame: each frame's bytes go to a new
- * decoder, which is ended at the frame's end, and the next frame waits until its output is all
- * out. Output back-pressure pauses the frame's decoder, so memory stays bounded however far the
- * data decompresses. Fails like `zstdFrameCheck` on a cut, trailing bytes or what is not zstd.
+ * A zstd decoder that hands the data to `createDecoder()`'s stream one frame at a time: a frame's
+ * last bytes end a write, and the decoder is reset before the next frame (a decoder without
+ * `reset()` is ended instead, and the next frame gets a new one). Output back-pressure pauses the
+ * decoder, so memory stays bounded however far the data decompresses. Fails like `zstdFrameCheck` on a cut, trailing bytes or what is not zstd.
  */
 export function zstdPerFrameDecoder(createDecoder: () => Duplex | Transform): Duplex {
   return new PerFrameDecoder(createDecoder);
@@ -197,6 +198,8 @@ class PerFrameDecoder extends Duplex {
   readonly #createDecoder: () => Duplex | Transform;
   #decoder: Duplex | Transform | undefined;
   #paused = false;
+  /** The decoder finished a frame and is to be reset before it reads the next one. */
+  #resetBeforeNextFrame = false;
 
   constructor(createDecoder: () => Duplex | Transform) {
     super();
@@ -221,8 +224,12 @@ class PerFrameDecoder extends Duplex {
       callback(error as Error);
       return;
     }
-    this.push(null);
-    callback();
+    // A decoder kept across frames (reset, not ended) is ended here; its output is all out already.
+    const last = this.#decoder ? this.#finish(this.#decoder) : Promise.resolve();
+    last.then(() => {
+      this.push(null);
+      callback();
+    }, callback);
   }
 
   override _read(): void {
@@ -240,18 +247,60 @@ class PerFrameDecoder extends Duplex {
   async #feed(pieces: FramePiece[]): Promise<void> {
     for (const piece of pieces) {
       const decoder = this.#decoder ?? this.#start();
-      if (piece.bytes.length > 0 && !decoder.write(piece.bytes)) await this.#settle(decoder, "drain");
-      if (piece.frameEnd) {
-        decoder.end();
-        await this.#settle(decoder, "end");
-        this.#decoder = undefined;
-        this.#paused = false;
+      if (this.#resetBeforeNextFrame && isResettable(decoder)) {
+        this.#resetBeforeNextFrame = false;
+        decoder.reset();
       }
+      if (!piece.frameEnd) {
+        if (piece.bytes.length > 0 && !decoder.write(piece.bytes)) await this.#settle(decoder, "drain");
+        continue;
+      }
+      if (isResettable(decoder)) {
+        // A frame's last bytes go in a write of their own, and the decoder is reset before the next
+        // frame's first byte (Node.js 22 drops what follows a frame's end inside one write); not
+        // right away, since Node.js 24 then calls an end after the last frame "unexpected". One
+        // decoder, and one zstd context, serves every frame.
+        await this.#written(decoder, piece.bytes);
+        this.#resetBeforeNextFrame = true;
+        continue;
+      }
+      if (piece.bytes.length > 0 && !decoder.write(piece.bytes)) await this.#settle(decoder, "drain");
+      await this.#finish(decoder);
     }
+  }
+
+  /**
+   * Writes `bytes` and waits until the decoder has decoded them (and everything written before).
+   * A decoder that fails or closes first may never call the write back: its error settles it.
+   */
+  #written(decoder: Duplex | Transform, bytes: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error?: Error | null) => {
+        decoder.off("error", settle);
+        decoder.off("close", closed);
+        if (error) reject(error);
+        else resolve();
+      };
+      const closed = () => settle(damaged("the zstd decoder stopped before the frame's end"));
+      decoder.on("error", settle);
+      decoder.on("close", closed);
+      decoder.write(bytes, (error) => settle(error));
+    });
+  }
+
+  /** Ends the decoder and waits until all its output is out. */
+  async #finish(decoder: Duplex | Transform): Promise<void> {
+    decoder.end();
+    await this.#settle(decoder, "end");
+    this.#decoder = undefined;
+    this.#paused = false;
   }
 
   #start(): Duplex | Transform {
     const decoder = this.#createDecoder();
+    this.#resetBeforeNextFrame = false;
+    // Whenever it fails (also between writes, with no one waiting on it), the whole fails.
+    decoder.on("error", (error: Error) => this.destroy(error));
     decoder.on("data", (data: Buffer) => {
       if (!this.push(data)) {
         this.#paused = true;
@@ -281,6 +330,11 @@ class PerFrameDecoder extends Duplex {
       decoder.on("close", onClose);
     });
   }
+}
+
+/** A decoder that can start over (zlib's streams): `reset()` drops its state, keeping its context. */
+function isResettable(decoder: Duplex | Transform): decoder is (Duplex | Transform) & { reset(): void } {
+  return typeof (decoder as { reset?: unknown }).reset === "function";
 }
 
 const fieldLength: Record<Field, number> = { magic: 4, descriptor: 1, "skippable-size": 4, "block-header": 3 };
