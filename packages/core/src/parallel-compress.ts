@@ -147,20 +147,13 @@ abstract class BlockCompressor extends Transform {
     const block = this.#filled === buffer.length ? buffer : buffer.subarray(0, this.#filled);
     this.#current = undefined;
     this.#filled = 0;
-    const release = () => {
-      this.#free.push(buffer);
-    };
     this.#inFlight.push(
-      this.compressBlock(block).then(
-        (value): Outcome => {
-          release();
-          return { ok: true, value };
-        },
-        (error: unknown): Outcome => {
-          release();
-          return { ok: false, error: error instanceof Error ? error : new Error(String(error)) };
-        },
-      ),
+      this.compressBlock(block)
+        .then(
+          (value): Outcome => ({ ok: true, value }),
+          (error: unknown): Outcome => ({ ok: false, error: error instanceof Error ? error : new Error(String(error)) }),
+        )
+        .finally(() => this.#free.push(buffer)),
     );
   }
 

@@ -187,7 +187,8 @@ class ZstdFrameCheck extends Transform {
  * A zstd decoder that hands the data to `createDecoder()`'s stream one frame at a time: a frame's
  * last bytes end a write, and the decoder is reset before the next frame (a decoder without
  * `reset()` is ended instead, and the next frame gets a new one). Output back-pressure pauses the
- * decoder, so memory stays bounded however far the data decompresses. Fails like `zstdFrameCheck` on a cut, trailing bytes or what is not zstd.
+ * decoder, so memory stays bounded however far the data decompresses. Fails like
+ * `zstdFrameCheck` on a cut, trailing bytes or what is not zstd.
  */
 export function zstdPerFrameDecoder(createDecoder: () => Duplex | Transform): Duplex {
   return new PerFrameDecoder(createDecoder);
@@ -247,15 +248,12 @@ class PerFrameDecoder extends Duplex {
   async #feed(pieces: FramePiece[]): Promise<void> {
     for (const piece of pieces) {
       const decoder = this.#decoder ?? this.#start();
-      if (this.#resetBeforeNextFrame && isResettable(decoder)) {
+      const resettable = isResettable(decoder);
+      if (this.#resetBeforeNextFrame && resettable) {
         this.#resetBeforeNextFrame = false;
         decoder.reset();
       }
-      if (!piece.frameEnd) {
-        if (piece.bytes.length > 0 && !decoder.write(piece.bytes)) await this.#settle(decoder, "drain");
-        continue;
-      }
-      if (isResettable(decoder)) {
+      if (piece.frameEnd && resettable) {
         // A frame's last bytes go in a write of their own, and the decoder is reset before the next
         // frame's first byte (Node.js 22 drops what follows a frame's end inside one write); not
         // right away, since Node.js 24 then calls an end after the last frame "unexpected". One
@@ -265,7 +263,7 @@ class PerFrameDecoder extends Duplex {
         continue;
       }
       if (piece.bytes.length > 0 && !decoder.write(piece.bytes)) await this.#settle(decoder, "drain");
-      await this.#finish(decoder);
+      if (piece.frameEnd) await this.#finish(decoder);
     }
   }
 

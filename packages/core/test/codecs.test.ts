@@ -31,20 +31,25 @@ function chunked(content: Buffer, size: number): Buffer[] {
   return chunks;
 }
 
-/** Pushes `input` through the decompressor for `layer` and collects what comes out. */
-async function decompress(layer: Exclude<Layer, "tar" | "age">, input: Buffer, chunkSize = 64 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+/** Pushes `chunks` through `stream` and collects what comes out. */
+async function through(stream: NodeJS.ReadWriteStream, chunks: Buffer[]): Promise<Buffer> {
+  const output: Buffer[] = [];
   await pipeline(
-    Readable.from(chunked(input, chunkSize)),
-    decompressor(layer),
+    Readable.from(chunks),
+    stream,
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
+        output.push(chunk);
         callback();
       },
     }),
   );
-  return Buffer.concat(chunks);
+  return Buffer.concat(output);
+}
+
+/** Pushes `input` through the decompressor for `layer` and collects what comes out. */
+function decompress(layer: Exclude<Layer, "tar" | "age">, input: Buffer, chunkSize = 64 * 1024): Promise<Buffer> {
+  return through(decompressor(layer), chunked(input, chunkSize));
 }
 
 /** Compressible but not trivial: repeated text with random bytes mixed in. */
@@ -252,7 +257,7 @@ describe.runIf(zlibZstd.createZstdDecompress)("zstdPerFrameDecoder (zlib's zstd 
     return bytes;
   };
 
-  async function decodePerFrame(input: Buffer, chunkSize: number | number[]): Promise<Buffer> {
+  function decodePerFrame(input: Buffer, chunkSize: number | number[], decoders: () => Duplex = createDecoder): Promise<Buffer> {
     const sizes = Array.isArray(chunkSize) ? chunkSize : [chunkSize];
     const chunks: Buffer[] = [];
     for (let offset = 0, turn = 0; offset < input.length; turn += 1) {
@@ -260,18 +265,7 @@ describe.runIf(zlibZstd.createZstdDecompress)("zstdPerFrameDecoder (zlib's zstd 
       chunks.push(input.subarray(offset, offset + size));
       offset += size;
     }
-    const output: Buffer[] = [];
-    await pipeline(
-      Readable.from(chunks),
-      zstdPerFrameDecoder(createDecoder),
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          output.push(chunk);
-          callback();
-        },
-      }),
-    );
-    return Buffer.concat(output);
+    return through(zstdPerFrameDecoder(decoders), chunks);
   }
 
   const parts = [sampleData(300_000), Buffer.alloc(0), sampleData(1), sampleData(700_003), Buffer.alloc(5 << 20, "a")];
@@ -307,42 +301,22 @@ describe.runIf(zlibZstd.createZstdDecompress)("zstdPerFrameDecoder (zlib's zstd 
     // A decoder per frame made Node.js 22 restores of hoard's 1 MiB frames 1.16x of pg_restore with
     // a 128 MiB peak (docs/benchmarks.md); the reset keeps one decoder's context for the whole.
     let made = 0;
-    const output: Buffer[] = [];
-    await pipeline(
-      Readable.from(chunked(multiFrame, 4093)),
-      zstdPerFrameDecoder(() => {
-        made += 1;
-        return createDecoder();
-      }),
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          output.push(chunk);
-          callback();
-        },
-      }),
-    );
-    expectSameBytes(Buffer.concat(output), content);
+    const output = await decodePerFrame(multiFrame, 4093, () => {
+      made += 1;
+      return createDecoder();
+    });
+    expectSameBytes(output, content);
     expect(made).toBe(1);
   });
 
   it("with a decoder that cannot be reset, ends it at each frame's end and starts a new one", async () => {
     let made = 0;
-    const output: Buffer[] = [];
-    await pipeline(
-      Readable.from(chunked(multiFrame, 65_536)),
-      zstdPerFrameDecoder(() => {
-        made += 1;
-        const decoder = createDecoder();
-        return Duplex.from({ writable: decoder, readable: decoder });
-      }),
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          output.push(chunk);
-          callback();
-        },
-      }),
-    );
-    expectSameBytes(Buffer.concat(output), content);
+    const output = await decodePerFrame(multiFrame, 65_536, () => {
+      made += 1;
+      const decoder = createDecoder();
+      return Duplex.from({ writable: decoder, readable: decoder });
+    });
+    expectSameBytes(output, content);
     expect(made).toBe(5);
   });
 
