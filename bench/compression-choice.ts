@@ -31,6 +31,8 @@ interface Contender {
   name: string;
   format: "gzip" | "zstd";
   level: number;
+  /** zstd's minimum match, when not the level's own. */
+  minMatch?: number;
   /** hoard's own streams, or the program (for reference). */
   kind: "hoard" | "program";
 }
@@ -73,8 +75,28 @@ async function measure(contender: Contender, input: string, directory: string): 
   const program = contender.format === "gzip" ? findPlainTools().gzip : "zstd";
   const compress =
     contender.kind === "hoard"
-      ? await runHoard(() => compressor(contender.format, contender.level), input, compressed)
-      : await runProgram(program, [`-${contender.level}`, "-c", ...(contender.format === "zstd" ? ["-q"] : [])], input, compressed);
+      ? await runHoard(
+          () =>
+            compressor(
+              contender.format,
+              contender.level,
+              undefined,
+              contender.minMatch === undefined ? {} : { minMatch: contender.minMatch },
+            ),
+          input,
+          compressed,
+        )
+      : await runProgram(
+          program,
+          [
+            `-${contender.level}`,
+            ...(contender.minMatch === undefined ? [] : [`--zstd=minMatch=${contender.minMatch}`]),
+            "-c",
+            ...(contender.format === "zstd" ? ["-q"] : []),
+          ],
+          input,
+          compressed,
+        );
   const outputBytes = (await stat(compressed)).size;
   let decompress: { wall: number; cpu: number };
   if (contender.kind === "hoard") {
@@ -122,12 +144,14 @@ async function dumpInput(sizeMegabytes: number, directory: string): Promise<stri
 
 const contenders: Contender[] = [
   { name: "hoard gzip 1", format: "gzip", level: 1, kind: "hoard" },
-  { name: "hoard gzip 6 (default)", format: "gzip", level: 6, kind: "hoard" },
+  { name: "hoard gzip 6", format: "gzip", level: 6, kind: "hoard" },
   { name: "hoard zstd 1", format: "zstd", level: 1, kind: "hoard" },
   { name: "hoard zstd 3", format: "zstd", level: 3, kind: "hoard" },
   { name: "hoard zstd 6", format: "zstd", level: 6, kind: "hoard" },
+  { name: "hoard zstd 3, min match 6 (default)", format: "zstd", level: 3, minMatch: 6, kind: "hoard" },
   { name: "gzip -6 program", format: "gzip", level: 6, kind: "program" },
   { name: "zstd -3 program", format: "zstd", level: 3, kind: "program" },
+  { name: "zstd -3 --zstd=minMatch=6 program", format: "zstd", level: 3, minMatch: 6, kind: "program" },
 ];
 
 function median(values: number[]): number {

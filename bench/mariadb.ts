@@ -2,7 +2,7 @@
  * hoard against the plain MariaDB tools, backup and restore, on the database of
  * bench/mariadb-generate.ts:
  *
- *   backup:  hoard backup (stream mode, default settings: mariadb-dump -> zstd 6 in Node.js; and
+ *   backup:  hoard backup (stream mode, default settings: mariadb-dump -> zstd (level 3, minimum match 6) in Node.js; and
  *            with --compression gzip)
  *            against `mariadb-dump <hoard's flags> db | gzip -6 > file`
  *   restore: hoard restore of its own backup into a fresh empty database
@@ -163,7 +163,7 @@ export function plainRestoreStages(tools: MariadbTools, server: MariadbServer, f
 const variants: Variant[] = [
   {
     id: "hoard-backup",
-    label: "hoard backup (stream, its default: zstd 6)",
+    label: "hoard backup (stream, its default: zstd 3, min match 6)",
     kind: "hoard",
     phase: "backup",
     run: (context) => hoardBackup(context, `${context.runName}-stream`, []),

@@ -22,7 +22,7 @@
  *                             hoard-file, pg-dump-custom, pg-dump-gzip, pg-dump-raw-gzip;
  *                             hoard-stream-age encrypts to a key made by age-keygen for the run;
  *                             hoard-stream-gzip is --compression gzip (the others: hoard's
- *                             default, zstd 6). Restores (each into a fresh
+ *                             default, zstd 3 with min match 6). Restores (each into a fresh
  *                             empty database; the CLI runs them, so they need pnpm build):
  *                             restore-hoard, restore-pg-restore, restore-hoard-jobs,
  *                             restore-pg-restore-jobs, restore-hoard-bz2, restore-bzip2-psql,
@@ -238,7 +238,7 @@ function hoardVariant(mode: "stream" | "file", encrypted = false, compression?: 
         mode,
         prefix,
         // --compression-level is a gzip level (0-9): only the gzip variant takes it; the others
-        // run with hoard's default compression (zstd 6), as a user who names none gets.
+        // run with hoard's default compression (zstd 3 with a minimum match of 6), as a user who names none gets.
         ...(compression ? { compression, compressionLevel: context.compressionLevel } : {}),
         extraArguments: context.hoardArguments,
         temporaryDirectory: context.outputDirectory,

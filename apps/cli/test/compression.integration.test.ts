@@ -87,7 +87,7 @@ describe("compression in hoard.yaml", () => {
 });
 
 interface Manifest {
-  compression: { format: string; level?: number };
+  compression: { format: string; level?: number; minMatch?: number };
 }
 
 describe("PostgreSQL backups with --compression", () => {
@@ -101,17 +101,18 @@ describe("PostgreSQL backups with --compression", () => {
   });
 
   it.each([
-    [["--compression", "zstd"], "dump.zst", { format: "zstd", level: 6 }],
+    [["--compression", "zstd"], "dump.zst", { format: "zstd", level: 3, minMatch: 6 }],
     [["--compression", "zstd", "--compression-level", "19", "--mode", "file"], "dump.zst", { format: "zstd", level: 19 }],
     [["--compression", "none"], "dump", { format: "none" }],
     [["--compression", "gzip", "--compression-level", "1"], "dump.gz", { format: "gzip", level: 1 }],
     [["--compression", "gzip"], "dump.gz", { format: "gzip", level: 6 }],
     [["--compression", "gzip", "--compression-threads", "1"], "dump.gz", { format: "gzip", level: 6 }],
-    // No compression named: zstd at level 6, and a level alone is zstd's.
-    [[], "dump.zst", { format: "zstd", level: 6 }],
-    [["--compression-threads", "1"], "dump.zst", { format: "zstd", level: 6 }],
+    // No compression named: zstd at level 3 with a minimum match of 6; a level alone is zstd's own level.
+    [[], "dump.zst", { format: "zstd", level: 3, minMatch: 6 }],
+    [["--compression-threads", "1"], "dump.zst", { format: "zstd", level: 3, minMatch: 6 }],
     [["--compression-level", "12"], "dump.zst", { format: "zstd", level: 12 }],
-    [["--compression", "zstd", "--compression-threads", "2", "--mode", "file"], "dump.zst", { format: "zstd", level: 6 }],
+    [["--compression-level", "3"], "dump.zst", { format: "zstd", level: 3 }],
+    [["--compression", "zstd", "--compression-threads", "2", "--mode", "file"], "dump.zst", { format: "zstd", level: 3, minMatch: 6 }],
   ])("%j: named .%s, recorded in the manifest, listed, verified and restored exactly", async (flags, extension, compression) => {
     const storage = join(directory, `pg-${flags.join("").replaceAll("-", "") || "default"}`);
     const stored = await runCli(["backup", source, storage, "--prefix", "shop", "--quiet", ...flags]);

@@ -32,7 +32,7 @@ interface Manifest {
   hoardVersion: string;
   database: { kind: string; url: string; server?: { product: string; version: string }; tool?: { name: string; version: string } };
   object: { size: number; sha256: string };
-  compression: { format: string; level: number };
+  compression: { format: string; level: number; minMatch?: number };
   encryption?: { format: string; recipients?: string[]; passphrase?: boolean };
   contents?: { items: Array<{ database?: string; name: string; kind: string; count?: number }>; exactCounts: boolean };
 }
@@ -97,7 +97,7 @@ describe("PostgreSQL", () => {
     expect(manifest.database.url).toBe(expectedUrl.toString());
     expect(JSON.stringify(manifest)).not.toContain("not-for-the-manifest");
     expect(manifest.object).toEqual({ size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") });
-    expect(manifest.compression).toEqual({ format: "zstd", level: 6 });
+    expect(manifest.compression).toEqual({ format: "zstd", level: 3, minMatch: 6 });
     expect(manifest.encryption).toBeUndefined();
     const names = manifest.contents?.items.map((item) => `${item.database}.${item.name}:${item.kind}`).sort();
     expect(names).toEqual(["archive.old:table", "public.cheap:view", "public.item:table", "public.item_id_seq:sequence"]);

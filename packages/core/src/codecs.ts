@@ -7,7 +7,7 @@ import { createGunzip, createGzip } from "node:zlib";
 import unbzip2Stream from "unbzip2-stream";
 import { HoardError } from "./errors.js";
 import type { CompressionFormat } from "./manifest.js";
-import { defaultCompressionJobs, parallelGzip, parallelZstd } from "./parallel-compress.js";
+import { defaultCompressionJobs, parallelGzip, parallelZstd, type ZstdTuning, zstdParameters } from "./parallel-compress.js";
 import { zstdFrameCheck, zstdPerFrameDecoder } from "./zstd-frames.js";
 
 /** One layer of packaging, named by its file extension. */
@@ -79,17 +79,21 @@ export function compressionExtension(format: CompressionFormat): string | undefi
  * program's failure fails the stream before its output ends, so a cut-short frame is never
  * stored as a whole one.
  */
-export function compressor(format: Exclude<CompressionFormat, "none">, level: number, jobs = defaultCompressionJobs()): Transform | Duplex {
+export function compressor(
+  format: Exclude<CompressionFormat, "none">,
+  level: number,
+  jobs = defaultCompressionJobs(),
+  tuning: ZstdTuning = {},
+): Transform | Duplex {
   if (format === "gzip") return jobs > 1 ? parallelGzip(level, { jobs }) : createGzip({ level });
   const native = zlib as unknown as Partial<NativeZstd>;
   if (native.createZstdCompress && native.constants?.ZSTD_c_compressionLevel !== undefined) {
-    const parallel = jobs > 1 ? parallelZstd(level, { jobs }) : undefined;
+    const parallel = jobs > 1 ? parallelZstd(level, { jobs, ...tuning }) : undefined;
     if (parallel) return parallel;
-    return native.createZstdCompress({
-      params: { [native.constants.ZSTD_c_compressionLevel]: level, [native.constants.ZSTD_c_checksumFlag]: 1 },
-    });
+    return native.createZstdCompress({ params: zstdParameters(native.constants, level, tuning) });
   }
-  return filterProgram("zstd", ["-c", "-q", `-${level}`, `-T${jobs}`], "INTERNAL", zstdMissing("write .zst"));
+  const advanced = tuning.minMatch === undefined ? [] : [`--zstd=minMatch=${tuning.minMatch}`];
+  return filterProgram("zstd", ["-c", "-q", `-${level}`, ...advanced, `-T${jobs}`], "INTERNAL", zstdMissing("write .zst"));
 }
 
 /** Which compressor `compressor("zstd", ...)` uses here: `zlib` (this Node.js has zstd) or the `zstd` program. */
@@ -106,7 +110,7 @@ interface NativeZstd {
   createZstdCompress(options: { params: Record<number, number> }): Transform;
   zstdCompressSync(input: Buffer): Buffer;
   zstdDecompressSync(input: Buffer): Buffer;
-  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number };
+  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number; ZSTD_c_minMatch: number };
 }
 
 const bzip2Programs = ["lbzip2", "bzip2"] as const;

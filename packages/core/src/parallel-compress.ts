@@ -211,9 +211,28 @@ class ParallelGzip extends BlockCompressor {
 }
 
 interface NativeZstdCompress {
-  createZstdCompress(options: { params: Record<number, number> }): Transform & { flush(kind: number, callback: () => void): void };
+  createZstdCompress(options: { params: Record<number, number>; chunkSize?: number }): Transform & {
+    flush(kind: number, callback: () => void): void;
+  };
   zstdCompressSync(input: Buffer, options: { params: Record<number, number> }): Buffer;
-  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number; ZSTD_e_end: number };
+  constants: ZstdConstants & { ZSTD_e_end: number };
+}
+
+type ZstdConstants = { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number; ZSTD_c_minMatch: number };
+
+/** zstd parameters beyond the level (see `zstdDefaultMinMatch` in manifest.ts). */
+export interface ZstdTuning {
+  /** The shortest match looked for, 3-7 bytes; unset, the level's own. */
+  minMatch?: number;
+}
+
+/** zlib's zstd parameters: the level, a content checksum in every frame, and the tuning. */
+export function zstdParameters(constants: ZstdConstants, level: number, tuning: ZstdTuning = {}): Record<number, number> {
+  return {
+    [constants.ZSTD_c_compressionLevel]: level,
+    [constants.ZSTD_c_checksumFlag]: 1,
+    ...(tuning.minMatch !== undefined && { [constants.ZSTD_c_minMatch]: tuning.minMatch }),
+  };
 }
 
 type ZstdEncoder = ReturnType<NativeZstdCompress["createZstdCompress"]>;
@@ -230,14 +249,17 @@ type ZstdEncoder = ReturnType<NativeZstdCompress["createZstdCompress"]>;
 class ParallelZstd extends BlockCompressor {
   readonly #params: Record<number, number>;
   readonly #native: NativeZstdCompress;
+  readonly #outputBytes: number;
   /** Encoders not compressing a block; there are never more than `jobs` of them in all. */
   readonly #idle: ZstdEncoder[] = [];
   readonly #encoders = new Set<ZstdEncoder>();
 
-  constructor(native: NativeZstdCompress, level: number, options: ParallelCompressionOptions) {
+  constructor(native: NativeZstdCompress, level: number, options: ParallelCompressionOptions & ZstdTuning) {
     super(options, 1024 * 1024);
     this.#native = native;
-    this.#params = { [native.constants.ZSTD_c_compressionLevel]: level, [native.constants.ZSTD_c_checksumFlag]: 1 };
+    this.#params = zstdParameters(native.constants, level, options);
+    const blockSize = options.blockSize ?? 1024 * 1024;
+    this.#outputBytes = blockSize + Math.ceil(blockSize / 128) + 1024;
   }
 
   #blocks = 0;
@@ -275,7 +297,10 @@ class ParallelZstd extends BlockCompressor {
   }
 
   #newEncoder(): ZstdEncoder {
-    const encoder = this.#native.createZstdCompress({ params: this.#params });
+    // An output buffer that holds a whole frame (zstd's bound is the block plus 1/256 and a few
+    // bytes): zlib's default of 16 KiB took a thread-pool round trip and a main-thread callback
+    // per 16 KiB of output, and passed 16 KiB pieces on to every later stage.
+    const encoder = this.#native.createZstdCompress({ params: this.#params, chunkSize: this.#outputBytes });
     this.#encoders.add(encoder);
     return encoder;
   }
@@ -310,12 +335,13 @@ export function parallelGzip(level: number, options: ParallelCompressionOptions)
 }
 
 /** A zstd compressor over `options.jobs` threads, or undefined where this Node.js has no zstd in zlib. */
-export function parallelZstd(level: number, options: ParallelCompressionOptions): ParallelZstdCompressor | undefined {
+export function parallelZstd(level: number, options: ParallelCompressionOptions & ZstdTuning): ParallelZstdCompressor | undefined {
   const native = zlib as unknown as Partial<NativeZstdCompress>;
   if (
     typeof native.createZstdCompress !== "function" ||
     typeof native.zstdCompressSync !== "function" ||
     native.constants?.ZSTD_c_compressionLevel === undefined ||
+    native.constants.ZSTD_c_minMatch === undefined ||
     native.constants.ZSTD_e_end === undefined
   )
     return undefined;

@@ -145,11 +145,11 @@ describe("a dump its tool compressed already", () => {
     expect(logger.messages.filter((message) => message.includes("compressed already"))).toEqual([]);
   });
 
-  it("an uncompressed directory dump still gets the default compression, zstd 6", async () => {
+  it("an uncompressed directory dump still gets the default compression, zstd 3 with a minimum match of 6", async () => {
     const driver = driverWith({ kind: "directory" });
     const result = await backup({ driver, storage, now, temporaryDirectory });
     expect(result.key).toBe("backup-20260314150926.dump.tar.zst");
-    expect(result.manifest.compression).toEqual({ format: "zstd", level: 6 });
+    expect(result.manifest.compression).toEqual({ format: "zstd", level: 3, minMatch: 6 });
   });
 
   it("a wrong compression still fails before the dump runs", async () => {

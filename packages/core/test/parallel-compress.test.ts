@@ -14,6 +14,7 @@ import {
   type ParallelZstdCompressor,
   parallelGzip,
   parallelZstd,
+  type ZstdTuning,
 } from "../src/parallel-compress.ts";
 
 /** Runs a program with `input` on stdin; resolves with stdout, or rejects with its stderr. */
@@ -68,7 +69,7 @@ async function compressWith(stream: NodeJS.ReadWriteStream, input: Buffer, chunk
 }
 
 /** The zstd compressor, which every Node.js that runs these tests has (22.15+). */
-function zstdStream(level: number, options: ParallelCompressionOptions): ParallelZstdCompressor {
+function zstdStream(level: number, options: ParallelCompressionOptions & ZstdTuning): ParallelZstdCompressor {
   const stream = parallelZstd(level, options);
   if (!stream) throw new Error("this Node.js has no zstd in zlib");
   return stream;
@@ -183,6 +184,52 @@ describe("parallel zstd", () => {
     expect(output.equals(Buffer.concat(frames))).toBe(true);
     // The encoders' contexts are freed once the stream is done.
     expect(stream.encoders).toBe(0);
+  });
+
+  it("applies the tuning: the same frames as zlib's one-shot zstdCompress with ZSTD_c_minMatch, and not those without it", async () => {
+    const blockSize = 256 * 1024;
+    const zstd = zlib as unknown as {
+      zstdCompress(input: Buffer, options: object, callback: (error: Error | null, output: Buffer) => void): void;
+      constants: Record<string, number>;
+    };
+    const text = Buffer.from(
+      Array.from({ length: 40_000 }, (_, row) => `${row}\tcustomer-${(row * 7919) % 5003}@example.org\t${(row % 97) * 13}.25\tgold\n`).join(
+        "",
+      ),
+    );
+    const tuned = await compressWith(zstdStream(3, { jobs: 2, blockSize, minMatch: 6 }), text, 70_000);
+    const params = {
+      [zstd.constants.ZSTD_c_compressionLevel as number]: 3,
+      [zstd.constants.ZSTD_c_checksumFlag as number]: 1,
+      [zstd.constants.ZSTD_c_minMatch as number]: 6,
+    };
+    const frames: Buffer[] = [];
+    for (let offset = 0; offset < text.length; offset += blockSize) {
+      const block = text.subarray(offset, offset + blockSize);
+      frames.push(
+        await new Promise<Buffer>((resolve, reject) =>
+          zstd.zstdCompress(block, { params }, (error, frame) => (error ? reject(error) : resolve(frame))),
+        ),
+      );
+    }
+    expect(tuned.equals(Buffer.concat(frames))).toBe(true);
+    const plain = await compressWith(zstdStream(3, { jobs: 2, blockSize }), text, 70_000);
+    expect(plain.equals(tuned)).toBe(false);
+    expect((await programOutput("zstd", ["-dc"], tuned)).equals(text)).toBe(true);
+  });
+
+  it("passes a frame on in a few large pieces, not zlib's 16 KiB ones", async () => {
+    // zlib's default output chunk of 16 KiB cut a 1 MiB block's frame into 64 pieces or more, each
+    // a round trip to the thread pool and a write for every later stage (the store, the checksum).
+    const blockSize = 1024 * 1024;
+    const stream = zstdStream(1, { jobs: 2, blockSize });
+    const pieces: Buffer[] = [];
+    stream.on("data", (piece: Buffer) => pieces.push(piece));
+    const random = randomBytes(4 * blockSize);
+    await pipeline(Readable.from([random]), stream);
+    expect(pieces.length).toBeGreaterThanOrEqual(4);
+    expect(pieces.length).toBeLessThanOrEqual(3 * 4);
+    expect((await programOutput("zstd", ["-dc"], Buffer.concat(pieces))).equals(random)).toBe(true);
   });
 
   it("holds jobs + 1 block buffers and jobs encoders, however many blocks go through", async () => {

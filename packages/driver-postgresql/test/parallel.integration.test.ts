@@ -164,7 +164,7 @@ describe("parallel dumps and restores", () => {
     const driver = createPostgresDriver({ url: source, jobs: 2, dumpOptions: ["--compress=0"] });
     const result = await backup({ driver, storage, prefix: "z0", logger });
     expect(result.key).toMatch(/^z0-\d{14}\.dump\.tar\.zst$/);
-    expect(result.manifest.compression).toEqual({ format: "zstd", level: 6 });
+    expect(result.manifest.compression).toEqual({ format: "zstd", level: 3, minMatch: 6 });
     expect(logger.messages.join("\n")).toMatch(/pg_dump wrote \d+ bytes into \S+ \(uncompressed\)/);
     expect(tarMembers(await unzstd(await readFile(join(directory, result.key)))).some((name) => /^\.\/\d+\.dat$/.test(name))).toBe(true);
     const target = await createDatabase(server.url);

@@ -14,6 +14,7 @@ import {
   checksumMeter,
   compressionLevels,
   defaultCompression,
+  defaultCompressionOf,
   hoardVersion,
   type Manifest,
   type ManifestCompression,
@@ -41,16 +42,20 @@ export interface BackupOptions {
    */
   mode?: BackupMode;
   /**
-   * How the dump is compressed, which also names the object: `gzip` (`.dump.gz`, `.tar.gz`),
-   * `zstd` (`.dump.zst`, `.tar.zst`; Node.js's own zstd where it has one, 22.15 and later, else
-   * the `zstd` program) or `none` (`.dump`, `.tar`: for a dump that is compressed already).
-   * Unset: `gzip`, except for a dump the driver says its tool compressed already
+   * How the dump is compressed, which also names the object: `zstd` (`.dump.zst`, `.tar.zst`;
+   * Node.js's own zstd where it has one, 22.15 and later, else the `zstd` program), `gzip`
+   * (`.dump.gz`, `.tar.gz`) or `none` (`.dump`, `.tar`: for a dump that is compressed already).
+   * Unset: `zstd`, except for a dump the driver says its tool compressed already
    * (`DumpOutput.compressed`, e.g. PostgreSQL's `--pg-jobs` directory dumps), which is stored as it
    * is (`none`). A compression named here is applied whatever the dump is.
-   * @default "gzip", or "none" for a dump compressed already
+   * @default "zstd", or "none" for a dump compressed already
    */
   compression?: CompressionFormat;
-  /** The level: gzip 0-9 (default 6), zstd 1-19 (default 3); not allowed with `none`. A level alone names gzip. */
+  /**
+   * The level: zstd 1-19, gzip 0-9 (default 6); not allowed with `none`. A level alone names zstd.
+   * Unset, zstd runs at level 3 with a minimum match of 6 bytes (`zstdDefaultMinMatch`), which
+   * writes less than zstd 3 or gzip 6 does on a dump; a level given is zstd's level as it is.
+   */
   compressionLevel?: number;
   /**
    * Blocks compressed at the same time, each on a thread of libuv's pool (see
@@ -286,7 +291,8 @@ function namedCompression(options: BackupOptions): ManifestCompression | undefin
   }
   const levels = Object.hasOwn(compressionLevels, format) ? compressionLevels[format] : undefined;
   if (!levels) throw new HoardError("INVALID_ARGUMENT", `unknown compression "${String(format)}": use gzip, zstd or none`);
-  const level = options.compressionLevel ?? levels.default;
+  if (options.compressionLevel === undefined) return defaultCompressionOf(format);
+  const level = options.compressionLevel;
   if (!Number.isInteger(level) || level < levels.min || level > levels.max) {
     throw new HoardError(
       "INVALID_ARGUMENT",
@@ -320,12 +326,14 @@ function compressionFor(
     log(logger, "info", `${driver.name}: the dump is compressed already (${output.compressed}): stored without compressing it again`);
     return { format: "none" };
   }
-  return { format: defaultCompression, level: compressionLevels[defaultCompression].default };
+  return defaultCompressionOf(defaultCompression);
 }
 
 /** The compressor, unless the backup is stored uncompressed. */
 function compressionStage(compression: ManifestCompression, threads: number | undefined): NodeJS.ReadWriteStream[] {
-  return compression.format === "none" ? [] : [compressor(compression.format, compression.level, threads)];
+  if (compression.format === "none") return [];
+  const minMatch = compression.format === "zstd" ? compression.minMatch : undefined;
+  return [compressor(compression.format, compression.level, threads, minMatch === undefined ? {} : { minMatch })];
 }
 
 /** The age encryptor after compression, when the backup is encrypted. */
