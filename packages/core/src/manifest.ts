@@ -45,7 +45,7 @@ export interface Manifest {
   compression: ManifestCompression;
   /** How the object is encrypted; absent when it is not. */
   encryption?: EncryptionDescription;
-  /** What the dump contains, as the driver told before the dump; absent when the driver cannot tell cheaply. */
+  /** What the dump contains, as the driver told when the dump started; absent when the driver cannot tell cheaply. */
   contents?: Inventory;
 }
 

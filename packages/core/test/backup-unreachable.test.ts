@@ -18,55 +18,85 @@ afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-/** A driver whose describe fails as given; counts the calls that come after it. */
+/**
+ * A driver whose describe fails as given once the dump has started (the questions run beside the
+ * dump: a backup that asked them first would wait here for ever); counts the calls and tells whether
+ * the dump's stream was stopped.
+ */
 function driverFailingDescribe(error: Error) {
   const calls = { inventory: 0, dump: 0 };
+  const dumpStream = { destroyed: false };
+  let dumpStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => {
+    dumpStarted = resolve;
+  });
   const driver: Driver = {
     name: "stand-in",
     url: "stand-in://db",
     extension: "dump",
     async describe() {
+      await started;
       throw error;
     },
     async inventory() {
       calls.inventory += 1;
-      return { items: [], exactCounts: false };
+      return { items: [{ database: "public", name: "orders", kind: "table", count: 3 }], exactCounts: false };
     },
     async dump() {
       calls.dump += 1;
-      return { kind: "stream", stream: Readable.from([Buffer.from("dump")]) };
+      dumpStarted();
+      let sent = false;
+      // A dump that goes on until it is read to its end or stopped.
+      const stream = new Readable({
+        read() {
+          if (!sent) this.push(Buffer.from("dump"));
+          else this.push(null);
+          sent = true;
+        },
+        destroy(cause, callback) {
+          dumpStream.destroyed = true;
+          callback(cause);
+        },
+      });
+      return { kind: "stream", stream };
     },
     async restore() {},
   };
-  return { driver, calls };
+  return { driver, calls, dumpStream };
 }
 
 describe("backup when the driver cannot describe the server", () => {
-  it("fails at once with UNREACHABLE, without asking the inventory or starting the dump (each would wait out the timeout again)", async () => {
-    const { driver, calls } = driverFailingDescribe(new HoardError("UNREACHABLE", "stand-in: no answer from db:5432 within 1 s"));
+  it("fails with UNREACHABLE after one wait: the questions run beside the dump, which is stopped; nothing is stored", async () => {
+    const { driver, calls, dumpStream } = driverFailingDescribe(
+      new HoardError("UNREACHABLE", "stand-in: no answer from db:5432 within 1 s"),
+    );
     const storage = createLocalStorage({ directory });
     const error = await backup({ driver, storage }).catch((caught: unknown) => caught);
     expect(isHoardError(error, "UNREACHABLE")).toBe(true);
-    expect(calls).toEqual({ inventory: 0, dump: 0 });
+    expect(calls.dump).toBe(1);
+    expect(dumpStream.destroyed).toBe(true);
     expect(await readdir(directory)).toEqual([]);
   });
 
   it.each([
     ["UNAUTHENTICATED", "stand-in: authentication failed"],
     ["NOT_FOUND", 'stand-in: database "shop" does not exist'],
-  ] as const)("fails at once with %s too, the one line the user sees", async (code, message) => {
-    const { driver, calls } = driverFailingDescribe(new HoardError(code, message));
+  ] as const)("fails with %s too, the one line the user sees, and stops the dump", async (code, message) => {
+    const { driver, dumpStream } = driverFailingDescribe(new HoardError(code, message));
     const error = await backup({ driver, storage: createLocalStorage({ directory }) }).catch((caught: unknown) => caught);
     expect(isHoardError(error, code)).toBe(true);
     expect((error as Error).message).toBe(message);
-    expect(calls).toEqual({ inventory: 0, dump: 0 });
+    expect(dumpStream.destroyed).toBe(true);
+    expect(await readdir(directory)).toEqual([]);
   });
 
-  it("goes on without the versions for any other failure, and stores the backup", async () => {
+  it("goes on without the versions for any other failure, and stores the backup with its contents", async () => {
     const { driver, calls } = driverFailingDescribe(new HoardError("TOOL_FAILED", "stand-in: --version printed nothing"));
     const storage = createLocalStorage({ directory });
     const result = await backup({ driver, storage });
     expect(calls).toEqual({ inventory: 1, dump: 1 });
+    expect(result.manifest.database.server).toBeUndefined();
+    expect(result.manifest.contents?.items.map((item) => item.name)).toEqual(["orders"]);
     expect((await readdir(directory)).sort()).toEqual([result.key, `${result.key}.manifest.json`]);
   });
 });

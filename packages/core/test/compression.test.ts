@@ -107,23 +107,23 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
 
 describe("backup compression", () => {
   it.each([
-    ["gzip", undefined, "stream", "sql.gz", 6],
-    ["gzip", 1, "file", "sql.gz", 1],
-    ["zstd", undefined, "stream", "sql.zst", 6],
-    ["zstd", 19, "file", "sql.zst", 19],
-    [undefined, undefined, "file", "sql.zst", 6],
-    [undefined, 9, "stream", "sql.zst", 9],
-    ["none", undefined, "stream", "sql", undefined],
-    ["none", undefined, "file", "sql", undefined],
+    ["gzip", undefined, "stream", "sql.gz", { format: "gzip", level: 6 }],
+    ["gzip", 1, "file", "sql.gz", { format: "gzip", level: 1 }],
+    // No level: zstd's default setting, level 3 with a minimum match of 6.
+    ["zstd", undefined, "stream", "sql.zst", { format: "zstd", level: 3, minMatch: 6 }],
+    ["zstd", 19, "file", "sql.zst", { format: "zstd", level: 19 }],
+    ["zstd", 3, "stream", "sql.zst", { format: "zstd", level: 3 }],
+    [undefined, undefined, "file", "sql.zst", { format: "zstd", level: 3, minMatch: 6 }],
+    [undefined, 9, "stream", "sql.zst", { format: "zstd", level: 9 }],
+    ["none", undefined, "stream", "sql", { format: "none" }],
+    ["none", undefined, "file", "sql", { format: "none" }],
   ] as const)(
     "%s level %s (%s mode): named .%s, the level in the manifest, lists, verifies and restores",
     async (compression, level, mode, extension, recorded) => {
       const driver = fakeDriver();
       const made = await backup({ driver, storage, mode, compression, compressionLevel: level, now, temporaryDirectory });
       expect(made.key).toBe(`backup-20260601020304.${extension}`);
-      expect(made.manifest.compression).toEqual(
-        recorded === undefined ? { format: "none" } : { format: compression ?? "zstd", level: recorded },
-      );
+      expect(made.manifest.compression).toEqual(recorded);
       const stored = await readFile(join(storageDirectory, made.key));
       const manifest = parseManifest(await readFile(join(storageDirectory, manifestKey(made.key)), "utf8"), "manifest");
       expect(manifest.compression).toEqual(made.manifest.compression);

@@ -122,9 +122,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     return await withWorkDirectory(options.temporaryDirectory, async (workDirectory) => {
       const startedAt = new Date();
       const inspect = { signal, logger, workDirectory };
-      const description = await askDriver(driver, "describe", () => driver.describe?.(inspect), signal, logger);
-      const contents = await askDriver(driver, "inventory", () => driver.inventory?.(inspect), signal, logger);
-      const output = await driver.dump({ signal, logger, workDirectory });
+      const { description, contents, output } = await dumpAndAsk(driver, inspect, controller);
       const compression = compressionFor(named, output, driver, logger);
       const compressed = compressionExtension(compression.format);
       const packed = [driver.extension, ...(output.kind === "directory" ? ["tar"] : []), ...(compressed ? [compressed] : [])].join(".");
@@ -204,6 +202,40 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Starts the dump and asks the driver about the server and the contents at the same time: each
+ * question is a connection of its own (a psql, a client), and asked one after the other before
+ * the dump they added their time to every backup's (about 0.1 s for PostgreSQL). A question that
+ * fails for a reason the dump shares (the server cannot be reached, refuses the login, lacks the
+ * database) stops the dump and is the backup's error, as when it was asked first.
+ */
+async function dumpAndAsk(
+  driver: Driver,
+  inspect: { signal: AbortSignal; logger: Logger | undefined; workDirectory: string },
+  controller: AbortController,
+): Promise<{ description: DumpDescription | undefined; contents: Inventory | undefined; output: DumpOutput }> {
+  const { signal, logger } = inspect;
+  const dumped = driver.dump({ signal, logger, workDirectory: inspect.workDirectory });
+  // Settled later; marked handled now, so a dump that fails while the questions run is not an unhandled rejection.
+  dumped.catch(() => undefined);
+  const [described, counted] = await Promise.allSettled([
+    askDriver(driver, "describe", () => driver.describe?.(inspect), signal, logger),
+    askDriver(driver, "inventory", () => driver.inventory?.(inspect), signal, logger),
+  ]);
+  // The first question's failure before the second's, whichever came first: one cause, one message.
+  const failed = described.status === "rejected" ? described : counted.status === "rejected" ? counted : undefined;
+  if (failed) {
+    controller.abort(failed.reason);
+    await dumped.then(destroyOutput, () => undefined);
+    throw failed.reason;
+  }
+  return {
+    description: described.status === "fulfilled" ? described.value : undefined,
+    contents: counted.status === "fulfilled" ? counted.value : undefined,
+    output: await dumped,
+  };
 }
 
 /**
