@@ -209,6 +209,25 @@ describe("decompressor: zst", () => {
     await expect(decompress("zst", Buffer.alloc(0))).rejects.toThrow(/empty|zstd/i);
   });
 
+  it("hands the decoded data on in 64 KiB pieces, not zlib's 16 KiB (each a thread-pool round trip and a write to the tool)", async () => {
+    const input = sampleData(4 * 1024 * 1024);
+    const compressed = await runProgram("zstd", ["-c", "-q", "-3"], input);
+    const pieces: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunked(compressed, 64 * 1024)),
+      decompressor("zst"),
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          pieces.push(chunk);
+          callback();
+        },
+      }),
+    );
+    expect(Buffer.concat(pieces).equals(input)).toBe(true);
+    // An input write can end a piece early; 16 KiB pieces would be 256 of them.
+    expect(pieces.length).toBeLessThanOrEqual((2 * input.length) / (64 * 1024));
+  });
+
   it("fails on data that is not zstd", async () => {
     await expect(decompress("zst", Buffer.from("definitely not zstd data"))).rejects.toThrow();
   });
