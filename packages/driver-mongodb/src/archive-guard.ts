@@ -55,9 +55,12 @@ export function guardArchive(options: { name: string }): ArchiveGuard {
       return: async () => ({ done: true, value: undefined }),
     }),
   };
+  // The reader gives every document of a namespace the same namespace object.
+  let lastWithData: ArchiveNamespace | undefined;
   const onEvent = (event: ArchiveEvent) => {
     if (event.kind === "prelude") prelude = event.collections;
-    else if (event.kind === "document") {
+    else if (event.kind === "document" && event.namespace !== lastWithData) {
+      lastWithData = event.namespace;
       const key = namespaceKey(event.namespace);
       if (!withData.has(key)) withData.set(key, event.namespace);
     }

@@ -77,7 +77,9 @@ export async function* readArchive(
     const closed = new Set<string>();
     for (;;) {
       if (await input.atEnd()) break;
-      const headerBlock = await readDocumentOrTerminator(input, corrupt, "a namespace header");
+      const headerBlock =
+        takeDocumentOrTerminator(input, corrupt, "a namespace header") ??
+        (await readDocumentOrTerminator(input, corrupt, "a namespace header"));
       if (headerBlock === "terminator") throw corrupt("two terminators in a row (a block without a namespace header)");
       const namespaceHeader = parseNamespaceHeader(decode(headerBlock, corrupt, "a namespace header"), corrupt);
       const key = namespaceKey(namespaceHeader.namespace);
@@ -100,8 +102,10 @@ export async function* readArchive(
         yield { kind: "namespace-end", namespace: state.namespace };
         continue;
       }
+      const what = () => `a document of ${key}`;
       for (;;) {
-        const body = await readDocumentOrTerminator(input, corrupt, `a document of ${key}`);
+        // Whatever is buffered already is taken without waiting: most documents are.
+        const body = takeDocumentOrTerminator(input, corrupt, what) ?? (await readDocumentOrTerminator(input, corrupt, what));
         if (body === "terminator") break;
         state.checksum.update(body);
         yield { kind: "document", namespace: state.namespace, bytes: body };
@@ -175,20 +179,54 @@ export async function peekPrelude(
  * Reads what comes next: the terminator, or one whole BSON document (parser.go
  * `readBSONOrTerminator`). Anything else, or the end of input, is corruption.
  */
-async function readDocumentOrTerminator(input: ByteReader, corrupt: CorruptionReporter, what: string): Promise<Buffer | "terminator"> {
+async function readDocumentOrTerminator(
+  input: ByteReader,
+  corrupt: CorruptionReporter,
+  what: string | (() => string),
+): Promise<Buffer | "terminator"> {
   const length = await input.peekUint32();
-  if (length === undefined) throw corrupt(`it ends where ${what} should be`);
+  if (length === undefined) throw corrupt(`it ends where ${describe(what)} should be`);
+  checkLength(length, corrupt, what);
   if (length === archiveTerminator) {
     await input.read(4);
     return "terminator";
   }
-  if (length < minimumDocumentSize || length > maximumDocumentSize) {
-    throw corrupt(`${length} is neither a valid BSON length nor a terminator (reading ${what})`);
-  }
   const document = await input.read(length);
-  if (document.length < length) throw corrupt(`it ends inside ${what}`);
-  if (document[length - 1] !== 0) throw corrupt(`${what} does not end with a NUL byte`);
+  if (document.length < length) throw corrupt(`it ends inside ${describe(what)}`);
+  return checkDocument(document, corrupt, what);
+}
+
+/**
+ * {@link readDocumentOrTerminator} when its bytes are buffered already, without waiting for
+ * anything; undefined when they are not (then the caller waits for them).
+ */
+function takeDocumentOrTerminator(
+  input: ByteReader,
+  corrupt: CorruptionReporter,
+  what: string | (() => string),
+): Buffer | "terminator" | undefined {
+  const length = input.bufferedUint32();
+  if (length === undefined) return undefined;
+  checkLength(length, corrupt, what);
+  const bytes = input.takeBuffered(length === archiveTerminator ? 4 : length);
+  if (bytes === undefined) return undefined;
+  return length === archiveTerminator ? "terminator" : checkDocument(bytes, corrupt, what);
+}
+
+function checkLength(length: number, corrupt: CorruptionReporter, what: string | (() => string)): void {
+  if (length !== archiveTerminator && (length < minimumDocumentSize || length > maximumDocumentSize)) {
+    throw corrupt(`${length} is neither a valid BSON length nor a terminator (reading ${describe(what)})`);
+  }
+}
+
+function checkDocument(document: Buffer, corrupt: CorruptionReporter, what: string | (() => string)): Buffer {
+  if (document[document.length - 1] !== 0) throw corrupt(`${describe(what)} does not end with a NUL byte`);
   return document;
+}
+
+/** What is being read, for a message (built only when one is needed). */
+function describe(what: string | (() => string)): string {
+  return typeof what === "string" ? what : what();
 }
 
 function decode(bytes: Buffer, corrupt: CorruptionReporter, what: string): Document {
@@ -285,15 +323,33 @@ class ByteReader {
     return this.copy(4).readUInt32LE(0);
   }
 
+  /** The next four bytes as a little-endian unsigned integer, when they are buffered; nothing is consumed. */
+  bufferedUint32(): number | undefined {
+    if (this.available < 4) return undefined;
+    const first = this.chunks[0] as Buffer;
+    return first.length >= 4 ? first.readUInt32LE(0) : this.copy(4).readUInt32LE(0);
+  }
+
+  /** The next `length` bytes when they are all buffered (consumed then), else undefined (nothing consumed). */
+  takeBuffered(length: number): Buffer | undefined {
+    if (this.available < length) return undefined;
+    return this.take(length);
+  }
+
   /** The next `length` bytes (fewer only when the input ended first). */
   async read(length: number): Promise<Buffer> {
     await this.fill(length);
-    const take = Math.min(length, this.available);
+    return this.take(Math.min(length, this.available));
+  }
+
+  /** The next `take` bytes, which are buffered. */
+  private take(take: number): Buffer {
     const first = this.chunks[0];
     let result: Buffer;
     if (first && first.length >= take) {
-      // Copied so that a document does not keep the whole chunk it came in alive.
-      result = Buffer.from(first.subarray(0, take));
+      // A view, not a copy: a document keeps the chunk it came in alive for as long as it is
+      // kept, which the built-in restore does for one batch, whose documents follow each other.
+      result = first.subarray(0, take);
     } else {
       result = this.copy(take);
     }
