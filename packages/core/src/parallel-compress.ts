@@ -238,6 +238,15 @@ export function zstdParameters(constants: ZstdConstants, level: number, tuning: 
 type ZstdEncoder = ReturnType<NativeZstdCompress["createZstdCompress"]>;
 
 /**
+ * The output buffer of each zstd encoder: a 1 MiB block's frame (about 280 KB of a dump) comes out
+ * in one or two pieces. zlib's default of 16 KiB took a thread-pool round trip and a main-thread
+ * callback per 16 KiB, and handed 16 KiB pieces to every later stage (the checksum, the store); a
+ * buffer as large as a whole frame (1 MiB) cost 10-15 MiB more peak RSS in a backup, for no CPU
+ * that could be told apart from this size's.
+ */
+const zstdOutputPieceBytes = 256 * 1024;
+
+/**
  * zstd frames, one per block, each with its content checksum (see the top of this file).
  *
  * Each block goes through one of `jobs` zstd encoders kept for the whole stream and ended with
@@ -249,7 +258,6 @@ type ZstdEncoder = ReturnType<NativeZstdCompress["createZstdCompress"]>;
 class ParallelZstd extends BlockCompressor {
   readonly #params: Record<number, number>;
   readonly #native: NativeZstdCompress;
-  readonly #outputBytes: number;
   /** Encoders not compressing a block; there are never more than `jobs` of them in all. */
   readonly #idle: ZstdEncoder[] = [];
   readonly #encoders = new Set<ZstdEncoder>();
@@ -258,8 +266,6 @@ class ParallelZstd extends BlockCompressor {
     super(options, 1024 * 1024);
     this.#native = native;
     this.#params = zstdParameters(native.constants, level, options);
-    const blockSize = options.blockSize ?? 1024 * 1024;
-    this.#outputBytes = blockSize + Math.ceil(blockSize / 128) + 1024;
   }
 
   #blocks = 0;
@@ -297,10 +303,7 @@ class ParallelZstd extends BlockCompressor {
   }
 
   #newEncoder(): ZstdEncoder {
-    // An output buffer that holds a whole frame (zstd's bound is the block plus 1/256 and a few
-    // bytes): zlib's default of 16 KiB took a thread-pool round trip and a main-thread callback
-    // per 16 KiB of output, and passed 16 KiB pieces on to every later stage.
-    const encoder = this.#native.createZstdCompress({ params: this.#params, chunkSize: this.#outputBytes });
+    const encoder = this.#native.createZstdCompress({ params: this.#params, chunkSize: zstdOutputPieceBytes });
     this.#encoders.add(encoder);
     return encoder;
   }
