@@ -8,16 +8,23 @@
  *
  *   pnpm exec tsx bench/compression-choice.ts [--size-mb 300] [--repeat 3]
  *   PATH=.cache/node/24/bin:$PATH pnpm exec tsx bench/compression-choice.ts   (Node.js's own zstd)
+ *   PATH=.cache/node/24/bin:$PATH pnpm exec tsx bench/compression-choice.ts --grid
+ *
+ * `--grid` (Node.js 22.15+): zstd parameter sets on one thread instead, each block of 1 MiB
+ * compressed as one frame by zlib's one-shot zstdCompressSync, as hoard's compressor cuts the
+ * stream: CPU seconds of this process and the output's size, the numbers behind hoard's default
+ * (level 3 with a minimum match of 6) in docs/benchmarks.md.
  */
 import { spawn } from "node:child_process";
 import { closeSync, createReadStream, createWriteStream, openSync } from "node:fs";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
+import * as zlib from "node:zlib";
 import { startPostgres } from "@hoard/test-harness";
 import { compressor, decompressor, zstdCompressorKind } from "../packages/core/src/codecs.ts";
 import { assertSucceeded, waitForExit } from "./child-process.ts";
@@ -158,14 +165,73 @@ function median(values: number[]): number {
   return [...values].sort((left, right) => left - right)[Math.floor(values.length / 2)] as number;
 }
 
+/** zstd parameter sets for `--grid`: the levels around the default, and the minimum match on either side of theirs. */
+const gridSets: Array<{ name: string; level: number; minMatch?: number }> = [
+  { name: "zstd 3", level: 3 },
+  { name: "zstd 3, min match 4", level: 3, minMatch: 4 },
+  { name: "zstd 3, min match 6 (hoard's default)", level: 3, minMatch: 6 },
+  { name: "zstd 3, min match 7", level: 3, minMatch: 7 },
+  { name: "zstd 4", level: 4 },
+  { name: "zstd 4, min match 6", level: 4, minMatch: 6 },
+  { name: "zstd 5", level: 5 },
+  { name: "zstd 6", level: 6 },
+  { name: "zstd 6, min match 6", level: 6, minMatch: 6 },
+];
+
+/** `--grid`: each parameter set over the whole input in 1 MiB frames, on this thread. */
+async function grid(input: string, repeat: number): Promise<string[]> {
+  const native = zlib as unknown as {
+    zstdCompressSync?(input: Buffer, options: { params: Record<number, number> }): Buffer;
+    constants: Record<string, number>;
+  };
+  const compress = native.zstdCompressSync;
+  if (!compress) throw new Error("--grid needs Node.js 22.15 or later (zlib's zstd)");
+  const data = await readFile(input);
+  const constant = (name: string) => native.constants[name] as number;
+  const lines = [
+    `Node.js ${process.version}, zlib's zstd on one thread, 1 MiB frames; input ${(data.length / mebibyte).toFixed(1)} MiB; median of ${repeat}`,
+    "",
+    "| Parameters | CPU s | Output bytes |",
+    "| --- | --- | --- |",
+  ];
+  for (const set of gridSets) {
+    const params = {
+      [constant("ZSTD_c_compressionLevel")]: set.level,
+      [constant("ZSTD_c_checksumFlag")]: 1,
+      ...(set.minMatch !== undefined && { [constant("ZSTD_c_minMatch")]: set.minMatch }),
+    };
+    const seconds: number[] = [];
+    let bytes = 0;
+    for (let round = 0; round < repeat; round++) {
+      bytes = 0;
+      const before = process.cpuUsage();
+      for (let offset = 0; offset < data.length; offset += mebibyte)
+        bytes += compress(data.subarray(offset, offset + mebibyte), { params }).length;
+      const used = process.cpuUsage(before);
+      seconds.push((used.user + used.system) / 1e6);
+    }
+    process.stderr.write(`  ${set.name}: ${median(seconds).toFixed(2)} s, ${bytes} bytes\n`);
+    lines.push(`| ${set.name} | ${median(seconds).toFixed(2)} | ${bytes.toLocaleString("en")} |`);
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { "size-mb": { type: "string", default: "300" }, repeat: { type: "string", default: "3" } },
+    options: {
+      "size-mb": { type: "string", default: "300" },
+      repeat: { type: "string", default: "3" },
+      grid: { type: "boolean", default: false },
+    },
     strict: true,
   });
   const directory = await mkdtemp(join(tmpdir(), "hoard-compression-choice-"));
   try {
     const input = await dumpInput(Number(values["size-mb"]), directory);
+    if (values.grid) {
+      process.stdout.write(`${(await grid(input, Number(values.repeat))).join("\n")}\n`);
+      return;
+    }
     const inputBytes = (await stat(input)).size;
     process.stderr.write(
       `input: ${(inputBytes / mebibyte).toFixed(1)} MiB of pg_dump -Fc -Z0; Node.js ${process.version}, hoard's zstd: ${zstdCompressorKind()}\n`,
