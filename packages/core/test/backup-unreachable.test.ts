@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Driver } from "../src/driver.ts";
 import { HoardError, isHoardError } from "../src/errors.ts";
+import type { HoardEvent } from "../src/logger.ts";
 import { backup } from "../src/pipelines/backup.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 
@@ -23,7 +24,7 @@ afterEach(async () => {
  * dump: a backup that asked them first would wait here for ever); counts the calls and tells whether
  * the dump's stream was stopped.
  */
-function driverFailingDescribe(error: Error) {
+function driverFailingDescribe(error: Error, inventoryError?: Error) {
   const calls = { inventory: 0, dump: 0 };
   const dumpStream = { destroyed: false };
   let dumpStarted: () => void = () => undefined;
@@ -40,6 +41,7 @@ function driverFailingDescribe(error: Error) {
     },
     async inventory() {
       calls.inventory += 1;
+      if (inventoryError) throw inventoryError;
       return { items: [{ database: "public", name: "orders", kind: "table", count: 3 }], exactCounts: false };
     },
     async dump() {
@@ -87,6 +89,20 @@ describe("backup when the driver cannot describe the server", () => {
     expect(isHoardError(error, code)).toBe(true);
     expect((error as Error).message).toBe(message);
     expect(dumpStream.destroyed).toBe(true);
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it("says only the shared cause: no warning about the other question's failure beside it", async () => {
+    // A missing database: describe says NOT_FOUND, the inventory's query fails too, with a plain tool failure.
+    const { driver } = driverFailingDescribe(
+      new HoardError("NOT_FOUND", 'stand-in: database "shop" does not exist'),
+      new HoardError("TOOL_FAILED", 'psql failed (exit code 2): database "shop" does not exist'),
+    );
+    const events: HoardEvent[] = [];
+    const logger = { event: (event: HoardEvent) => events.push(event) };
+    const error = await backup({ driver, storage: createLocalStorage({ directory }), logger }).catch((caught: unknown) => caught);
+    expect(isHoardError(error, "NOT_FOUND")).toBe(true);
+    expect(events.filter((event) => event.type === "log" && event.level === "warn")).toEqual([]);
     expect(await readdir(directory)).toEqual([]);
   });
 

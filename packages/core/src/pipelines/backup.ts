@@ -207,9 +207,13 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 /**
  * Starts the dump and asks the driver about the server and the contents at the same time: each
  * question is a connection of its own (a psql, a client), and asked one after the other before
- * the dump they added their time to every backup's (about 0.1 s for PostgreSQL). A question that
- * fails for a reason the dump shares (the server cannot be reached, refuses the login, lacks the
- * database) stops the dump and is the backup's error, as when it was asked first.
+ * the dump they added their time to every backup's (about 0.1 s for PostgreSQL).
+ *
+ * The answers are optional: a driver without the hook, or a failure of another kind, leaves the
+ * field out of the manifest with a warning. But a question that fails because the server cannot be
+ * reached, refuses the login or lacks the database fails the dump the same way: that is the
+ * backup's one error (the first question's before the second's, whichever came first), said
+ * without warnings about the same cause; the dump is stopped and nothing is stored.
  */
 async function dumpAndAsk(
   driver: Driver,
@@ -221,50 +225,36 @@ async function dumpAndAsk(
   // Settled later; marked handled now, so a dump that fails while the questions run is not an unhandled rejection.
   dumped.catch(() => undefined);
   const [described, counted] = await Promise.allSettled([
-    askDriver(driver, "describe", () => driver.describe?.(inspect), signal, logger),
-    askDriver(driver, "inventory", () => driver.inventory?.(inspect), signal, logger),
+    Promise.resolve().then(() => driver.describe?.(inspect)),
+    Promise.resolve().then(() => driver.inventory?.(inspect)),
   ]);
-  // The first question's failure before the second's, whichever came first: one cause, one message.
-  const failed = described.status === "rejected" ? described : counted.status === "rejected" ? counted : undefined;
-  if (failed) {
-    controller.abort(failed.reason);
+  const fatal = [described, counted].find(
+    (answer): answer is PromiseRejectedResult => answer.status === "rejected" && sharedWithTheDump(answer.reason, signal),
+  );
+  if (fatal) {
+    controller.abort(fatal.reason);
     await dumped.then(destroyOutput, () => undefined);
-    throw failed.reason;
+    throw fatal.reason;
   }
-  return {
-    description: described.status === "fulfilled" ? described.value : undefined,
-    contents: counted.status === "fulfilled" ? counted.value : undefined,
-    output: await dumped,
+  const answer = <T>(settled: PromiseSettledResult<T>, what: string): T | undefined => {
+    if (settled.status === "fulfilled") return settled.value;
+    log(logger, "warn", `${driver.name}: the manifest goes without ${what}: ${describeError(settled.reason)}`);
+    return undefined;
   };
+  const description = answer(described, "the server's and tool's versions");
+  const contents = answer(counted, "the contents");
+  return { description, contents, output: await dumped };
 }
 
-/**
- * Asks the driver for what the manifest records (its versions, its inventory). Optional: a driver
- * without the hook, or a failure other than an abort or an unreachable server, leaves the field
- * out with a warning.
- */
-async function askDriver<T extends DumpDescription | Inventory>(
-  driver: Driver,
-  what: "describe" | "inventory",
-  ask: () => Promise<T> | undefined,
-  signal: AbortSignal,
-  logger: Logger | undefined,
-): Promise<T | undefined> {
-  try {
-    return await ask();
-  } catch (error) {
-    if (signal.aborted || isHoardError(error, "ABORTED")) throw error;
-    // A server that cannot be reached, a login it refuses or a database it does not have fails the
-    // dump the same way: say so now, once, not after the inventory and the dump have each waited out
-    // the connect timeout again (or warned about the same cause twice first).
-    if (isHoardError(error, "UNREACHABLE") || isHoardError(error, "UNAUTHENTICATED") || isHoardError(error, "NOT_FOUND")) throw error;
-    log(
-      logger,
-      "warn",
-      `${driver.name}: the manifest goes without ${what === "describe" ? "the server's and tool's versions" : "the contents"}: ${describeError(error)}`,
-    );
-    return undefined;
-  }
+/** An abort, or a failure to reach the server, log in or find the database: the dump fails the same way. */
+function sharedWithTheDump(error: unknown, signal: AbortSignal): boolean {
+  return (
+    signal.aborted ||
+    isHoardError(error, "ABORTED") ||
+    isHoardError(error, "UNREACHABLE") ||
+    isHoardError(error, "UNAUTHENTICATED") ||
+    isHoardError(error, "NOT_FOUND")
+  );
 }
 
 /**
