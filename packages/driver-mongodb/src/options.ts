@@ -60,9 +60,10 @@ export interface MongoDriverOptions {
   parallelCollections?: number;
   /**
    * Built-in engine: insert batches sent to the server before the first of them is answered when
-   * restoring, so the server stores one batch while hoard reads and decodes the next. Each costs
-   * up to one batch of memory (batchSize documents, at most 8 MiB). A capped collection is always
-   * restored one batch at a time, in order. @default 1
+   * restoring, so the server works on one batch while it receives the next (FerretDB on
+   * PostgreSQL: one stores while the other is decoded). Each costs up to one batch of memory
+   * (batchSize documents, at most 8 MiB). A capped collection is always restored one batch at a
+   * time, in order. @default 2
    */
   insertsInFlight?: number;
   /** Built-in engine: extra options for the MongoClient (e.g. `serverSelectionTimeoutMS`); the URL's own options apply too. */
