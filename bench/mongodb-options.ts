@@ -48,6 +48,8 @@ const log = (line: string) => process.stderr.write(`[mongodb options] ${line}\n`
 
 /** Runs bench/mongodb-library-run.ts in a measured Node.js process. */
 async function libraryRun(run: Record<string, unknown>): Promise<RunSample & { stdout: string }> {
+  // The reporter writes here when the child exits; on a fresh checkout the directory does not exist yet.
+  await mkdir(resultsDirectory, { recursive: true });
   const reportFile = join(resultsDirectory, `resources-${process.pid}-${Date.now()}.json`);
   const sampler = new ProcessMemorySampler();
   const started = performance.now();
