@@ -27,7 +27,7 @@ import { choosesNamespaces, createPlannedIndexes, ferretdbIndexIssue, planIndexe
 import { checkArchiveStream, databaseInventory, describeDump, prepareScratchDatabase } from "./inspect.js";
 import { type MongoDriverOptions, type MongoDriverSettings, type MongoEngine, optionsFromSettings } from "./options.js";
 import { mongoEngines } from "./settings.js";
-import { expectCollections, toolDump, toolRestore } from "./tools.js";
+import { expectCollections, insertionWorkers, toolDump, toolRestore } from "./tools.js";
 
 /** Short name used in messages and by the registry. */
 export const DRIVER_NAME = "mongodb";
@@ -166,19 +166,26 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
         let stream: Readable = (await decompressByContent(input.stream, name)).stream;
         try {
           const database = parseMongoUrl(options.url).database;
-          let prelude: ArchiveCollectionMetadata[] | undefined;
+          // The prelude (replayed to mongorestore) names the databases to check when the URL names
+          // none, and says whether a capped collection rules out a second insertion worker.
+          let prelude: ArchiveCollectionMetadata[];
+          try {
+            const peeked = await peekPrelude(stream, { name });
+            stream = peeked.stream;
+            prelude = peeked.collections;
+          } catch (error) {
+            if (!HoardError.isInstance(error)) throw error;
+            throw new HoardError(error.code, `${error.message}; mongorestore was not started: the database was not changed`, {
+              cause: error,
+            });
+          }
           if (!replace) {
-            // The URL's database, else those the archive names (read from its prelude, which is replayed to mongorestore).
-            let databases: string[];
-            if (database !== undefined) databases = [database];
-            else {
-              const peeked = await peekPrelude(stream, { name });
-              stream = peeked.stream;
-              prelude = peeked.collections;
-              databases = prelude
-                .filter((collection) => collection.database !== "" && !collection.collection.startsWith("system."))
-                .map((collection) => collection.database);
-            }
+            const databases =
+              database !== undefined
+                ? [database]
+                : prelude
+                    .filter((collection) => collection.database !== "" && !collection.collection.startsWith("system."))
+                    .map((collection) => collection.database);
             await ensureEmptyTargets({ url: options.url, connectTimeoutMs, clientOptions: options.clientOptions }, databases);
           }
           // mongorestore gets the archive only as hoard's reader checks it, and never its end when it is damaged.
@@ -194,14 +201,14 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
               signal: restore.signal,
               drop: replace,
               restoreOptions,
+              insertionWorkers: insertionWorkers(prelude, insertsInFlight, name),
             });
           } catch (error) {
             if (guard.failure() !== undefined && !restore.signal?.aborted) {
               throw await damagedRestoreError(guard, { ...connection, renamesNamespaces: choosesNamespaces(restoreOptions) });
             }
             if (!rejectedIndexNamespace(error) || choosesNamespaces(restoreOptions)) throw error;
-            const collections = prelude ?? guard.prelude();
-            if (collections === undefined) throw error;
+            const collections = prelude;
             // mongorestore builds indexes last (mongorestore.go Restore: data, users and roles, oplog, then
             // RestoreIndexes): every document is in, only the indexes are missing. Create them as the built-in engine does.
             const plans = planIndexes(collections, database, name);

@@ -63,7 +63,9 @@ export interface MongoDriverOptions {
    * restoring, so the server works on one batch while it receives the next (FerretDB on
    * PostgreSQL: one stores while the other is decoded). Each costs up to one batch of memory
    * (batchSize documents, at most 8 MiB). A capped collection is always restored one batch at a
-   * time, in order. @default 2
+   * time, in order. Tools engine: mongorestore's `--numInsertionWorkersPerCollection` (unless the
+   * restore options set it or `--maintainInsertionOrder`), 1 when the archive holds a capped
+   * collection. @default 2
    */
   insertsInFlight?: number;
   /** Built-in engine: extra options for the MongoClient (e.g. `serverSelectionTimeoutMS`); the URL's own options apply too. */

@@ -10,11 +10,12 @@ import {
   toolOutput,
   writePrivateFile,
 } from "@hoard/core/plugin";
-import { archiveMagicNumber } from "./archive-format.js";
+import { type ArchiveCollectionMetadata, archiveMagicNumber } from "./archive-format.js";
 import { peekPrelude } from "./archive-reader.js";
 import { missingDatabase } from "./builtin-dump.js";
 import { parseMongoUrl, withoutDatabase, withTimeouts } from "./connection-string.js";
 import { complaintOf, type ToolComplaint, toolError } from "./errors.js";
+import { parseMetadata } from "./metadata.js";
 
 /** A private configuration file for one run of a tool; `remove` deletes it (and its directory) and may be called more than once. */
 export type ToolConfiguration = PrivateFile;
@@ -46,6 +47,8 @@ export interface MongorestoreArgumentOptions {
   database: string | undefined;
   drop: boolean;
   restoreOptions: readonly string[];
+  /** `--numInsertionWorkersPerCollection` when above 1 (see {@link insertionWorkers}). */
+  insertionWorkers?: number;
 }
 
 /**
@@ -63,8 +66,32 @@ export function mongorestoreArguments(configurationPath: string, options: Mongor
   if (options.database !== undefined && !choosesNamespaces) {
     args.push("--nsFrom=$db$.$collection$", `--nsTo=${options.database}.$collection$`);
   }
+  const choosesWorkers = options.restoreOptions.some((option) =>
+    /^--(numInsertionWorkersPerCollection|maintainInsertionOrder)(=|$)/.test(option),
+  );
+  if (options.insertionWorkers !== undefined && options.insertionWorkers > 1 && !choosesWorkers) {
+    args.push(`--numInsertionWorkersPerCollection=${options.insertionWorkers}`);
+  }
   args.push(...options.restoreOptions);
   return args;
+}
+
+/**
+ * How many insertion workers mongorestore gets per collection: `requested` (the driver's
+ * insertsInFlight, as the built-in engine keeps that many insert batches in flight), or 1 when
+ * the archive's prelude holds a capped collection (several workers would reorder its documents,
+ * and mongorestore 100.18 does not prevent it) or metadata hoard cannot read.
+ */
+export function insertionWorkers(collections: readonly ArchiveCollectionMetadata[], requested: number, archiveName: string): number {
+  if (requested <= 1) return 1;
+  for (const collection of collections) {
+    try {
+      if (parseMetadata(collection.metadata, collection.collection, archiveName).options?.capped === true) return 1;
+    } catch {
+      return 1;
+    }
+  }
+  return requested;
 }
 
 /** FerretDB v1's answer to the `ns` field mongorestore adds to index specs (FerretDB#4638). */
@@ -273,7 +300,7 @@ export async function toolDump(options: ToolRunOptions & { dumpOptions: readonly
 /** Feeds the archive to `mongorestore --archive`; the configuration file is removed however it ends. */
 export async function toolRestore(
   input: Readable,
-  options: ToolRunOptions & { drop: boolean; restoreOptions: readonly string[] },
+  options: ToolRunOptions & { drop: boolean; restoreOptions: readonly string[]; insertionWorkers?: number },
 ): Promise<void> {
   // A database in the URI would make mongorestore filter the archive instead of renaming it.
   const uri = withTimeouts(withoutDatabase(options.url), options.connectTimeoutMs);
@@ -287,6 +314,7 @@ export async function toolRestore(
           database: parseMongoUrl(options.url).database,
           drop: options.drop,
           restoreOptions: options.restoreOptions,
+          insertionWorkers: options.insertionWorkers,
         }),
         signal: options.signal,
         logger: options.logger,

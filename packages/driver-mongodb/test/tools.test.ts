@@ -7,7 +7,13 @@ import { isHoardError } from "@hoard/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeNamespaceHeader, encodePrelude, encodeTerminator } from "../src/archive-writer.ts";
 import { createMongoDriver } from "../src/index.ts";
-import { mongodumpArguments, mongorestoreArguments, toolConfigurationText, writeToolConfiguration } from "../src/tools.ts";
+import {
+  insertionWorkers,
+  mongodumpArguments,
+  mongorestoreArguments,
+  toolConfigurationText,
+  writeToolConfiguration,
+} from "../src/tools.ts";
 import { directoryWithWork, tinyArchive } from "./helpers.ts";
 
 const secretUrl = "mongodb://backup:s3cr%22t%20pass@db.example.net:27017/shop?authSource=admin";
@@ -44,6 +50,31 @@ describe("tool arguments", () => {
       "--drop",
       "--nsInclude=shop.*",
     ]);
+  });
+
+  it("give mongorestore insertion workers per collection unless the user chooses them or their order", () => {
+    const withWorkers = (restoreOptions: string[]) =>
+      mongorestoreArguments("/c.yaml", { database: undefined, drop: false, restoreOptions, insertionWorkers: 2 });
+    expect(withWorkers([])).toEqual(["--config=/c.yaml", "--archive", "--numInsertionWorkersPerCollection=2"]);
+    expect(withWorkers(["--numInsertionWorkersPerCollection=8"])).toEqual([
+      "--config=/c.yaml",
+      "--archive",
+      "--numInsertionWorkersPerCollection=8",
+    ]);
+    expect(withWorkers(["--maintainInsertionOrder"])).toEqual(["--config=/c.yaml", "--archive", "--maintainInsertionOrder"]);
+    expect(mongorestoreArguments("/c.yaml", { database: undefined, drop: false, restoreOptions: [], insertionWorkers: 1 })).toEqual([
+      "--config=/c.yaml",
+      "--archive",
+    ]);
+  });
+
+  it("use one insertion worker for an archive with a capped collection (more would reorder it) or unreadable metadata", () => {
+    const collection = (metadata: string) => ({ database: "shop", collection: "c", metadata, size: 0, type: "collection" });
+    const plain = collection('{"options":{},"indexes":[]}');
+    expect(insertionWorkers([plain, plain], 2, "a")).toBe(2);
+    expect(insertionWorkers([plain], 1, "a")).toBe(1);
+    expect(insertionWorkers([plain, collection('{"options":{"capped":true,"size":4096},"indexes":[]}')], 2, "a")).toBe(1);
+    expect(insertionWorkers([collection("{not json")], 4, "a")).toBe(1);
   });
 
   it("hold no URI and no password", () => {
@@ -175,13 +206,36 @@ ${body}
     await driver.restore({ kind: "stream", stream: Readable.from([gzipSync(archive)]) }, { workDirectory });
     expect((await readFile(join(directory, "mongorestore.stdin"))).equals(archive)).toBe(true);
     const args = (await readFile(join(directory, "mongorestore.args"), "utf8")).trim().split("\n");
-    expect(args.slice(1)).toEqual(["--archive", "--drop", "--nsFrom=$db$.$collection$", "--nsTo=shop.$collection$"]);
+    // Two insertion workers per collection: the driver's default insertsInFlight, and the archive holds no capped collection.
+    expect(args.slice(1)).toEqual([
+      "--archive",
+      "--drop",
+      "--nsFrom=$db$.$collection$",
+      "--nsTo=shop.$collection$",
+      "--numInsertionWorkersPerCollection=2",
+    ]);
     expect(args.join(" ")).not.toContain(password);
     const configured = JSON.parse((await readFile(join(directory, "mongorestore.config"), "utf8")).slice("uri: ".length));
     expect(configured).toBe(
       "mongodb://backup:s3cr%22t%20pass@db.example.net:27017/?authSource=admin&serverSelectionTimeoutMS=15000&connectTimeoutMS=15000",
     );
     expect(await readdir(workDirectory)).toEqual([]);
+  });
+
+  it("reads the prelude before mongorestore starts: an input that is no archive fails without running it, the database unchanged", async () => {
+    const mongorestore = await standIn("mongorestore", "cat > /dev/null");
+    const driver = createMongoDriver({ url: secretUrl, engine: "tools", mongorestorePath: mongorestore });
+    const error = await driver
+      .restore({ kind: "stream", stream: Readable.from([Buffer.from("-- PostgreSQL database dump\n")]) }, { workDirectory })
+      .then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+    expect(isHoardError(error, "UNSUPPORTED_FORMAT"), String(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(
+      /not a mongodump archive.*; mongorestore was not started: the database was not changed$/,
+    );
+    await expect(readFile(join(directory, "mongorestore.args"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("removes the configuration file when mongorestore fails", async () => {
