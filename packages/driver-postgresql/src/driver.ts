@@ -43,6 +43,7 @@ import {
   type ServerVersion,
 } from "./clients.js";
 import { connectTimeoutSeconds, parsePostgresUrl, toolEnvironment } from "./connection.js";
+import { mergeDataChunks } from "./data-chunks.js";
 import {
   archiveDumpedBy,
   type DumpedBy,
@@ -482,6 +483,9 @@ export function createPostgresDriver(options: PostgresDriverOptions): Driver {
         if (signal?.aborted) throw new HoardError("ABORTED", "postgresql: restore aborted before it started");
         if (format === "custom" || format === "tar") {
           const choice = chooseRestoreClient(await clients(signal), server, dumpedBy, options.binDirectory);
+          // hoard's own dumps are uncompressed custom-format archives: one chunk per row, which
+          // pg_restore would send to the server as a message per row (data-chunks.ts).
+          if (format === "custom" && readArchiveHeader(head)?.compression === "none") stream = mergeDataChunks(stream);
           await runRestore(choice, server, [], stream);
           return;
         }

@@ -264,9 +264,10 @@ describe("failures leave nothing that looks like a backup", () => {
     const error = await restore({ driver: createPostgresDriver({ url: target }), storage, key: "cut-20260101000000.dump.gz" }).catch(
       (caught: unknown) => caught,
     );
-    expect(isHoardError(error, "TOOL_FAILED")).toBe(true);
-    expect((error as Error).message).toMatch(
-      /^pg_restore failed .*the restore ran in one transaction, so the database was left unchanged$/,
+    // hoard reads the archive's data on its way to pg_restore (data-chunks.ts) and finds the cut itself.
+    expect(isHoardError(error, "CORRUPT_ARCHIVE"), String(error)).toBe(true);
+    expect((error as Error).message).toBe(
+      "postgresql: the custom-format archive ends inside its data: it is truncated; the restore ran in one transaction, so the database was left unchanged",
     );
     expect(await psql(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).toBe("0\n");
   });
