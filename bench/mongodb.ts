@@ -3,7 +3,7 @@
  * bench/mongodb-generate.ts (FerretDB on PostgreSQL unless HOARD_BENCH_MONGODB_URL names a server):
  *
  *   backup:  hoard backup in stream mode with each engine (builtin: hoard's own on the official
- *            driver; tools: mongodump --archive), hoard's default zstd 6 in Node.js, against
+ *            driver; tools: mongodump --archive), hoard's default zstd (level 3, min match 6) in Node.js, against
  *            `mongodump --archive --gzip > file`
  *   restore: hoard restore of its own backup (each engine) into a fresh empty database against
  *            `mongorestore --archive=file --gzip` of the plain dump, renamed into a fresh database
@@ -206,7 +206,7 @@ function plainDumpArguments(context: Context): string[] {
 function backupVariant(engine: "builtin" | "tools"): Variant {
   return {
     id: `hoard-backup-${engine}`,
-    label: `hoard backup --mongodb-engine ${engine} (stream, zstd 6)`,
+    label: `hoard backup --mongodb-engine ${engine} (stream, its default zstd)`,
     kind: "hoard",
     phase: "backup",
     async run(context) {
