@@ -221,7 +221,7 @@ async function dumpAndAsk(
   controller: AbortController,
 ): Promise<{ description: DumpDescription | undefined; contents: Inventory | undefined; output: DumpOutput }> {
   const { signal, logger } = inspect;
-  const dumped = driver.dump({ signal, logger, workDirectory: inspect.workDirectory });
+  const dumped = Promise.resolve().then(() => driver.dump({ signal, logger, workDirectory: inspect.workDirectory }));
   // Settled later; marked handled now, so a dump that fails while the questions run is not an unhandled rejection.
   dumped.catch(() => undefined);
   const [described, counted] = await Promise.allSettled([
