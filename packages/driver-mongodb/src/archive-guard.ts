@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from "node:stream";
 import { HoardError } from "@hoard/core";
-import { type ArchiveCollectionMetadata, type ArchiveNamespace, namespaceKey } from "./archive-format.js";
+import { type ArchiveNamespace, namespaceKey } from "./archive-format.js";
 import { type ArchiveEvent, readArchive } from "./archive-reader.js";
 import { type ConnectOptions, createClient } from "./client.js";
 import { parseMongoUrl } from "./connection-string.js";
@@ -16,8 +16,6 @@ export interface ArchiveGuard {
   stream: Transform;
   /** How many bytes were passed on. */
   forwardedBytes(): number;
-  /** The collection metadata of the prelude, once the reader has read it. */
-  prelude(): ArchiveCollectionMetadata[] | undefined;
   /** The namespaces of which at least one document was read, in order. */
   namespacesWithData(): ArchiveNamespace[];
   /** What the reader failed with, if it did. */
@@ -39,7 +37,6 @@ export function guardArchive(options: { name: string }): ArchiveGuard {
   // Set when the consumer went away first: what the reader says after that is of no interest.
   let stopped = false;
   let forwarded = 0;
-  let prelude: ArchiveCollectionMetadata[] | undefined;
   const withData = new Map<string, ArchiveNamespace>();
 
   const feed: AsyncIterable<Buffer> = {
@@ -58,8 +55,7 @@ export function guardArchive(options: { name: string }): ArchiveGuard {
   // The reader gives every document of a namespace the same namespace object.
   let lastWithData: ArchiveNamespace | undefined;
   const onEvent = (event: ArchiveEvent) => {
-    if (event.kind === "prelude") prelude = event.collections;
-    else if (event.kind === "document" && event.namespace !== lastWithData) {
+    if (event.kind === "document" && event.namespace !== lastWithData) {
       lastWithData = event.namespace;
       const key = namespaceKey(event.namespace);
       if (!withData.has(key)) withData.set(key, event.namespace);
@@ -118,7 +114,6 @@ export function guardArchive(options: { name: string }): ArchiveGuard {
   return {
     stream,
     forwardedBytes: () => forwarded,
-    prelude: () => prelude,
     namespacesWithData: () => [...withData.values()],
     failure: () => failure,
   };

@@ -208,10 +208,9 @@ export function createMongoDriver(options: MongoDriverOptions): Driver {
               throw await damagedRestoreError(guard, { ...connection, renamesNamespaces: choosesNamespaces(restoreOptions) });
             }
             if (!rejectedIndexNamespace(error) || choosesNamespaces(restoreOptions)) throw error;
-            const collections = prelude;
             // mongorestore builds indexes last (mongorestore.go Restore: data, users and roles, oplog, then
             // RestoreIndexes): every document is in, only the indexes are missing. Create them as the built-in engine does.
-            const plans = planIndexes(collections, database, name);
+            const plans = planIndexes(prelude, database, name);
             log(
               logger,
               "warn",

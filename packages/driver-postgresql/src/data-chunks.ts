@@ -83,6 +83,21 @@ class Reader {
     return true;
   }
 
+  /**
+   * Passes over `bytes` however many chunks they span, without gathering them in one buffer (a
+   * function's definition in the table of contents may be megabytes); false at the end of the input.
+   */
+  async skip(bytes: number): Promise<boolean> {
+    let left = bytes;
+    while (left > 0) {
+      if (this.available === 0 && !(await this.ensure(1))) return false;
+      const step = Math.min(left, this.available);
+      this.position += step;
+      left -= step;
+    }
+    return true;
+  }
+
   /** The next chunk of the input as it is, after the buffered bytes; undefined at the end. */
   async rest(): Promise<Buffer | undefined> {
     this.flushRaw();
@@ -164,8 +179,7 @@ async function readHeadAndToc(reader: Reader): Promise<{ intSize: number; dumpId
   const skipString = async (): Promise<boolean> => {
     const length = await int();
     if (length < 0) return false;
-    if (!(await reader.ensure(length))) throw new Truncated();
-    reader.position += length;
+    if (!(await reader.skip(length))) throw new Truncated();
     return true;
   };
   if (version >= 115) {
