@@ -5,12 +5,12 @@
 // Usage: node scripts/test-summary.mjs REPORT.json [REPORT.json ...]
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 
 const paths = process.argv.slice(2);
 if (paths.length === 0) paths.push(".vitest-report.json");
 const failureLines = (message) =>
-  String(message ?? "")
-    .replace(/\u001b\[[0-9;]*m/g, "")
+  stripVTControlCharacters(String(message ?? ""))
     .split("\n")
     .map((text) => text.trim())
     .filter((text) => text !== "")
