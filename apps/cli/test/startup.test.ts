@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compileCacheDirectory } from "../src/compile-cache.ts";
 import { cliPath, runCli } from "./run-cli.ts";
 
 // What hoard loads at start-up, recorded by a module hook (node --import) that sees every ESM and
@@ -93,5 +94,80 @@ describe("start-up", () => {
     const { default: yargs } = await import("yargs");
     const parser = yargs([]) as unknown as { getInternalMethods: () => { getUsageInstance: () => { cacheHelpMessage?: unknown } } };
     expect(typeof parser.getInternalMethods().getUsageInstance().cacheHelpMessage).toBe("function");
+  });
+});
+
+describe("the compile cache", () => {
+  // Node.js' own settings would move or disable it: the tests choose.
+  const clean = { NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined };
+
+  /** The files of every Node.js version's cache under `directory`, by name. */
+  async function cachedFiles(directory: string): Promise<string[]> {
+    const versions = await readdir(directory).catch(() => [] as string[]);
+    const files = await Promise.all(versions.map((version) => readdir(join(directory, version))));
+    return files.flat();
+  }
+
+  it("keeps the compiled modules in the user's own cache directory, and the next run reads them", async () => {
+    const cacheHome = await mkdtemp(join(tmpdir(), "hoard-xdg-cache-"));
+    try {
+      const hookFile = join(cacheHome, "report.mjs");
+      // Reports where the running hoard keeps its compile cache.
+      await writeFile(
+        hookFile,
+        `import { getCompileCacheDir } from "node:module";
+import { writeFileSync } from "node:fs";
+process.on("exit", () => writeFileSync(process.env.CACHE_REPORT_FILE, String(getCompileCacheDir())));
+`,
+      );
+      const environment = {
+        ...clean,
+        XDG_CACHE_HOME: cacheHome,
+        NODE_OPTIONS: `--import=${pathToFileURL(hookFile).href}`,
+        CACHE_REPORT_FILE: join(cacheHome, "report.txt"),
+      };
+      expect(await runCli(["restore", "--help"], environment)).toMatchObject({ code: 0, stderr: "" });
+      const directory = join(cacheHome, "hoard", "compile-cache");
+      expect(dirname(await readFile(join(cacheHome, "report.txt"), "utf8"))).toBe(directory);
+      const first = await cachedFiles(directory);
+      // main.js, yargs, core: dozens of modules.
+      expect(first.length).toBeGreaterThan(20);
+      expect(await runCli(["restore", "--help"], environment)).toMatchObject({ code: 0, stderr: "" });
+      expect(dirname(await readFile(join(cacheHome, "report.txt"), "utf8"))).toBe(directory);
+      expect((await cachedFiles(directory)).sort()).toEqual(first.sort());
+    } finally {
+      await rm(cacheHome, { recursive: true, force: true });
+    }
+  });
+
+  it("is off with NODE_DISABLE_COMPILE_CACHE=1, and hoard runs as before", async () => {
+    const cacheHome = await mkdtemp(join(tmpdir(), "hoard-xdg-cache-"));
+    try {
+      const result = await runCli(["--version"], { ...clean, XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: "1" });
+      expect(result).toMatchObject({ code: 0, stdout: "0.1.0\n", stderr: "" });
+      expect(await readdir(cacheHome)).toEqual([]);
+    } finally {
+      await rm(cacheHome, { recursive: true, force: true });
+    }
+  });
+
+  it("where the directory cannot be made, hoard runs as before and says nothing", async () => {
+    const cacheHome = await mkdtemp(join(tmpdir(), "hoard-xdg-cache-"));
+    try {
+      // A file where the cache directory's parent would be.
+      await writeFile(join(cacheHome, "hoard"), "not a directory");
+      const result = await runCli(["--version"], { ...clean, XDG_CACHE_HOME: cacheHome });
+      expect(result).toMatchObject({ code: 0, stdout: "0.1.0\n", stderr: "" });
+      expect(await readFile(join(cacheHome, "hoard"), "utf8")).toBe("not a directory");
+    } finally {
+      await rm(cacheHome, { recursive: true, force: true });
+    }
+  });
+
+  it("is XDG_CACHE_HOME's when that is absolute, else under the home directory", () => {
+    expect(compileCacheDirectory({ XDG_CACHE_HOME: "/var/cache/me", HOME: "/home/me" })).toBe("/var/cache/me/hoard/compile-cache");
+    expect(compileCacheDirectory({ XDG_CACHE_HOME: "relative", HOME: "/home/me" })).toBe("/home/me/.cache/hoard/compile-cache");
+    expect(compileCacheDirectory({ HOME: "/home/me" })).toBe("/home/me/.cache/hoard/compile-cache");
+    expect(compileCacheDirectory({ HOME: "relative" })).toBeUndefined();
   });
 });
