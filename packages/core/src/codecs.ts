@@ -43,18 +43,22 @@ export function layersOf(name: string): Layer[] {
 }
 
 /**
- * The pieces zlib's decoders hand on: 64 KiB, not zlib's 16 KiB, each of which is a round trip to
- * the thread pool and a write to the restoring tool. zstd: 0.33 s of CPU to decode 255 MB where
- * 16 KiB pieces took 0.92 s (Node.js 24, /tmp-scripted createZstdDecompress over a file).
+ * The pieces zlib's decoders hand on: 256 KiB, not zlib's 16 KiB. Each piece is a round trip to the
+ * thread pool and a hop through every stream to the restoring tool, and a zstd output buffer
+ * smaller than zstd's 128 KiB block makes zstd decode into its own window and copy out. Restoring
+ * the 300 MiB PostgreSQL benchmark (Node.js 24, hoard's process alone, four interleaved rounds):
+ * 1.47 s of CPU with 256 KiB pieces against 1.66 s with 64 KiB; 128 KiB took more than 256 KiB in
+ * each of three rounds, and the peak RSS grew by 7 MiB (docs/benchmarks.md, "Restore CPU"). 1 MiB
+ * file reads on top cost more CPU in a restore, not less (1.89 s), and were left out.
  */
-const decodedPieceBytes = 64 * 1024;
+const decodedPieceBytes = 256 * 1024;
 
 /** A stream that undoes one compression layer. Damaged input surfaces as CORRUPT_ARCHIVE. */
 export function decompressor(layer: Exclude<Layer, "tar" | "age">): Transform | Duplex {
   switch (layer) {
     case "gz":
-      // 64 KiB pieces instead of zlib's 16 KiB: a quarter of the stream hops to the restoring tool,
-      // 1.3 s less CPU per 255 MB restored (docs/postgresql.md).
+      // 256 KiB pieces instead of zlib's 16 KiB: a sixteenth of the stream hops to the restoring tool
+      // (64 KiB pieces already took 1.3 s less CPU per 255 MB restored: docs/postgresql.md).
       return createGunzip({ chunkSize: decodedPieceBytes });
     case "bz2":
       return bzip2Decompressor();
