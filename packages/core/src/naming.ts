@@ -124,6 +124,16 @@ export function parseBackupKey(key: string, prefix?: string): Omit<BackupEntry, 
 }
 
 /**
+ * Whether `key` is named as a backup of exactly `prefix` or one of its companions:
+ * `<prefix>-<14-digit time>.<anything>`. `backup-20260101000000.dump.zst.manifest.json` is one of
+ * `backup`'s; `backup-old-20260101000000.dump.zst` is not. For what an interrupted upload left
+ * behind, whose extension may be any.
+ */
+export function isKeyOfPrefix(key: string, prefix: string): boolean {
+  return key.startsWith(`${prefix}-`) && /^\d{14}\./.test(key.slice(prefix.length + 1));
+}
+
+/**
  * Checks an object key as every store must before using it: relative, `/`-separated, no empty,
  * `.` or `..` segment (which would escape the storage's root or alias another key), no backslash
  * or control character. Returns the key; throws INVALID_ARGUMENT naming the store otherwise.

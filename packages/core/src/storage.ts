@@ -30,6 +30,12 @@ export interface SweepOptions extends RequestOptions {
   prefix?: string;
   /** Only leftovers started before this time; younger ones may belong to an upload still running. */
   before: Date;
+  /**
+   * Only leftovers of keys for which this returns true, when given. `prefix` is a start of a key,
+   * and prune's `backup-` also begins `backup-old-...`, another job's backups: prune passes the
+   * exact naming rule here, and a store's sweep must honour it before removing anything.
+   */
+  keyMatches?: (key: string) => boolean;
 }
 
 /** Something an interrupted upload left behind and `sweep` removed. */

@@ -220,6 +220,21 @@ describe("prune sweeps what killed uploads left", () => {
     );
   });
 
+  it("keeps the leftovers of another prefix that begins with this one's name and a dash", async () => {
+    // `backup-old` is another job's prefix: its killed uploads are that job's prune's to sweep.
+    const now = new Date();
+    await put(nameAt(now.getTime() - hour), gzipSync("kept"));
+    const killed = nameAt(now.getTime() - 2 * day);
+    await partial(killed, 2 * day);
+    const otherJob = nameAt(now.getTime() - 2 * day, "dump.gz", "backup-old");
+    await partial(otherJob, 2 * day);
+    const sidecar = `${nameAt(now.getTime() - 2 * day)}.manifest.json`;
+    await partial(sidecar, 2 * day);
+    const result = await prune({ storage, policy: { keepLast: 1 }, now });
+    expect(result.swept.map(({ key }) => key).sort()).toEqual([killed, sidecar].sort());
+    expect((await files()).filter((name) => name.startsWith(".hoard-partial-"))).toEqual([`.hoard-partial-a1b2c3d4e5f6-${otherJob}`]);
+  });
+
   it("is not stopped by a store without sweep", async () => {
     const withoutSweep: Storage = { ...storage, sweep: undefined };
     await put(nameAt(Date.UTC(2026, 0, 1)), gzipSync("x"));

@@ -304,7 +304,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
    * killed outright (kill -9, a lost machine) leave behind, holding storage until aborted.
    */
   async function sweep(sweepOptions: SweepOptions): Promise<SweptItem[]> {
-    const { before, signal } = sweepOptions;
+    const { before, signal, keyMatches } = sweepOptions;
     const fullPrefix = fullPrefixOf(sweepOptions.prefix ?? "");
     const context = contextFor("ListMultipartUploads", fullPrefix);
     const swept: SweptItem[] = [];
@@ -320,8 +320,10 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       for (const open of page.Uploads ?? []) {
         if (!open.Key || !open.UploadId || !open.Initiated || open.Initiated >= before) continue;
         if (prefix && !open.Key.startsWith(`${prefix}/`)) continue;
+        const key = naming.keyOf(open.Key);
+        if (keyMatches && !keyMatches(key)) continue;
         await abortMultipartUpload(open.Key, open.UploadId, signal ?? AbortSignal.timeout(4 * timeoutMs));
-        swept.push({ key: naming.keyOf(open.Key), kind: "multipart upload", startedAt: open.Initiated });
+        swept.push({ key, kind: "multipart upload", startedAt: open.Initiated });
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;

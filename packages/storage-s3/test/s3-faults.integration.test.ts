@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { CreateMultipartUploadCommand } from "@aws-sdk/client-s3";
-import { isHoardError } from "@hoard/core";
+import { isHoardError, prune } from "@hoard/core";
 import { randomStream, sha256Of } from "@hoard/core/testing";
 import * as fault from "@hoard/test-harness/vitest";
 import { describe, expect, inject, it } from "vitest";
@@ -260,5 +260,19 @@ describe("sweep", () => {
     expect(open.sort()).toEqual(["elsewhere/killed.bin", "p/daily/running.bin"]);
     // Leftovers never became objects.
     expect(await objectKeys(bucket)).toEqual([]);
+  });
+
+  it("prune aborts only its own prefix's uploads, not those of a prefix that begins with its name", async () => {
+    const bucket = await createBucket();
+    const storage = createS3Storage({ ...connection(), bucket, prefix: "p" });
+    const start = async (key: string) => testClient().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    await start("p/db-20260101000000.dump.zst");
+    await start("p/db-20260101000000.dump.zst.manifest.json");
+    // Another job's backup, still being uploaded after more than a day (a very large database).
+    await start("p/db-old-20260101000000.dump.zst");
+    // Two days on, every upload above is past prune's one day.
+    const result = await prune({ storage, prefix: "db", policy: { keepLast: 1 }, now: new Date(Date.now() + 2 * 86_400_000) });
+    expect(result.swept.map(({ key }) => key).sort()).toEqual(["db-20260101000000.dump.zst", "db-20260101000000.dump.zst.manifest.json"]);
+    expect((await openMultipartUploads(bucket)).map((upload) => upload.split(" ")[0])).toEqual(["p/db-old-20260101000000.dump.zst"]);
   });
 });

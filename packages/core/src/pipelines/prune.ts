@@ -1,6 +1,6 @@
 import { isHoardError, toHoardError } from "../errors.js";
 import { type Logger, log } from "../logger.js";
-import { validatePrefix } from "../naming.js";
+import { isKeyOfPrefix, validatePrefix } from "../naming.js";
 import { describeRetentionRule, type PrunePlan, planRetention, type RetentionPolicy } from "../retention.js";
 import type { Storage, SweptItem } from "../storage.js";
 import { listBackups } from "./list.js";
@@ -48,8 +48,9 @@ export interface PruneResult extends PrunePlan {
  * never touched. The newest backup (the newest `policy.keepMin`) is never deleted unless
  * `policy.allowDeleteAll` is set; future-dated backups are kept and reported (see
  * `futureBackups`). Then, unless this is a dry run, asks the storage to sweep what uploads killed
- * more than a day ago left behind under `<prefix>-`. Throws INVALID_ARGUMENT for a bad policy or
- * prefix before anything is listed or deleted.
+ * more than a day ago left behind of this prefix's backups (`<prefix>-<time>.…`, never another
+ * prefix's such as `<prefix>-old-<time>.…`). Throws INVALID_ARGUMENT for a bad policy or prefix
+ * before anything is listed or deleted.
  */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   const { storage, logger, signal } = options;
@@ -83,7 +84,12 @@ async function sweep(storage: Storage, prefix: string, now: Date, logger: Logger
   if (!storage.sweep) return [];
   let swept: SweptItem[];
   try {
-    swept = await storage.sweep({ prefix: `${prefix}-`, before: new Date(now.getTime() - sweepAfterMs), signal });
+    swept = await storage.sweep({
+      prefix: `${prefix}-`,
+      before: new Date(now.getTime() - sweepAfterMs),
+      keyMatches: (key) => isKeyOfPrefix(key, prefix),
+      signal,
+    });
   } catch (error) {
     if (isHoardError(error, "ABORTED") || signal?.aborted) throw toHoardError(error, "ABORTED", "prune aborted while sweeping");
     // The backups are pruned; leftovers that could not be swept are reported, not fatal.

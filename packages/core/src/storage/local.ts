@@ -283,10 +283,10 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
         await pipeline(input.createReadStream(), createWriteStream(temporary, { flags: "wx", mode: 0o600 }), { signal: options.signal });
       });
     },
-    async sweep({ prefix = "", before, signal }: SweepOptions): Promise<SweptItem[]> {
+    async sweep({ prefix = "", before, signal, keyMatches }: SweepOptions): Promise<SweptItem[]> {
       const swept: SweptItem[] = [];
       for await (const found of walkPrefix(prefix, signal)) {
-        if (!found.temporary) continue;
+        if (!found.temporary || (keyMatches && !keyMatches(found.key))) continue;
         const info = await lstat(found.path).catch(() => undefined);
         if (!info?.isFile() || info.mtime.getTime() >= before.getTime()) continue;
         checkSignal(signal, "sweep");
