@@ -216,6 +216,29 @@ describe("PostgreSQL", () => {
     expect(missing.stderr.trim().split("\n")).toHaveLength(1);
   });
 
+  it("backup --verify of a backup encrypted to a recipient says when it could only check the checksum", async () => {
+    const keyFile = join(directory, "postgresql-age-key.txt");
+    const generated = spawnSync("age-keygen", ["-o", keyFile], { encoding: "utf8" });
+    expect(generated.status, generated.stderr).toBe(0);
+    const recipient = /public key: (age1\S+)/i.exec(generated.stderr)?.[1] as string;
+    const storage = join(directory, "postgresql-to-recipient");
+    const warning =
+      /only its size and SHA-256 were verified against the manifest: it is encrypted to age recipients and no identity was given to decrypt it, so its contents were not checked/;
+
+    const checksumOnly = await runCli(["backup", source, storage, "--encrypt-to", recipient, "--verify"]);
+    expect(checksumOnly.code, checksumOnly.stderr).toBe(0);
+    expect(checksumOnly.stderr).toMatch(warning);
+    expect((await manifestOf(pathOf(checksumOnly.stdout))).encryption).toEqual({ format: "age", recipients: [recipient] });
+
+    // With the identity at hand the contents are verified, and nothing is said.
+    const identity = await readFile(keyFile, "utf8");
+    const whole = await runCli(["backup", source, `${storage}-with-identity`, "--encrypt-to", recipient, "--verify"], {
+      HOARD_AGE_IDENTITY: identity,
+    });
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(whole.stderr).not.toMatch(warning);
+  });
+
   it("backup --verify verifies what it stored", async () => {
     const verified = await runCli(["backup", source, join(directory, "postgresql-verified"), "--verify"]);
     expect(verified.code, verified.stderr).toBe(0);
