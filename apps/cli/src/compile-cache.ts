@@ -18,11 +18,8 @@ import { isAbsolute, join } from "node:path";
  * compiles as before. Node.js versions without the API are left alone.
  */
 export function enableCompileCache(): void {
-  if (typeof module.enableCompileCache !== "function") return;
-  if (process.env.NODE_COMPILE_CACHE) {
-    module.enableCompileCache();
-    return;
-  }
+  // With NODE_COMPILE_CACHE set, Node.js enabled the cache in that directory before hoard started.
+  if (typeof module.enableCompileCache !== "function" || process.env.NODE_COMPILE_CACHE) return;
   const directory = compileCacheDirectory(process.env);
   if (directory !== undefined) module.enableCompileCache(directory);
 }

@@ -241,10 +241,16 @@ describe("keys", () => {
 });
 
 describe("sweep", () => {
-  it("aborts the multipart uploads under the prefix started before `before`, and keeps younger ones", async () => {
+  /** A new bucket, a storage under its prefix `p`, and `start(key)`, which leaves a multipart upload open as a killed upload does. */
+  async function bucketWithStorage() {
     const bucket = await createBucket();
     const storage = createS3Storage({ ...connection(), bucket, prefix: "p" });
-    const start = async (key: string) => testClient().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const start = (key: string) => testClient().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    return { bucket, storage, start };
+  }
+
+  it("aborts the multipart uploads under the prefix started before `before`, and keeps younger ones", async () => {
+    const { bucket, storage, start } = await bucketWithStorage();
     await start("p/daily/killed.bin");
     await start("elsewhere/killed.bin");
     const before = new Date(Date.now() + 1_000);
@@ -263,9 +269,7 @@ describe("sweep", () => {
   });
 
   it("prune aborts only its own prefix's uploads, not those of a prefix that begins with its name", async () => {
-    const bucket = await createBucket();
-    const storage = createS3Storage({ ...connection(), bucket, prefix: "p" });
-    const start = async (key: string) => testClient().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const { bucket, storage, start } = await bucketWithStorage();
     await start("p/db-20260101000000.dump.zst");
     await start("p/db-20260101000000.dump.zst.manifest.json");
     // Another job's backup, still being uploaded after more than a day (a very large database).
